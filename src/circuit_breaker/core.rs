@@ -1,0 +1,331 @@
+//! One breaker's shared state: the state word, the window, the per-thread counters and the
+//! transition events. Every handle, service and permit of a breaker reaches this same `Core`.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use super::config::{Config, RateRule, Rule};
+use super::events::Transition;
+use super::local::{bump, ThreadBlock};
+use super::snapshot::{Snapshot, Totals, WindowCounts};
+use super::state::{Admission, Refusal, State, StateWord, TrialResult};
+use super::window::{Counts, Window};
+use crate::classify::Outcome;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) id: u64,
+    pub(crate) config: Config,
+    pub(crate) state: StateWord,
+    /// Time zero of this breaker's clock: all times below are nanoseconds since it.
+    origin: Instant,
+    window: Window,
+    /// Every thread's counters (see `local.rs`); locked to add a thread or to sum.
+    pub(crate) blocks: Mutex<Vec<Arc<ThreadBlock>>>,
+    /// Trips since the last successful close; grows `open_for`. Written by transition
+    /// winners only.
+    trips_in_a_row: AtomicU32,
+    /// When the current state began; written by transition winners only.
+    state_since: AtomicU64,
+    /// `transitions[from][to]`, by `State::index`.
+    transitions: [[AtomicU64; 5]; 5],
+    events: broadcast::Sender<Transition>,
+    /// False once the last user handle is dropped (lets thread caches let go of it).
+    alive: AtomicBool,
+}
+
+impl Core {
+    pub(crate) fn new(config: Config) -> Core {
+        let window = Window::new(&config.rule);
+        Core {
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            config,
+            state: StateWord::new(),
+            origin: Instant::now(),
+            window,
+            blocks: Mutex::new(Vec::new()),
+            trips_in_a_row: AtomicU32::new(0),
+            state_since: AtomicU64::new(0),
+            transitions: Default::default(),
+            events: broadcast::channel(64).0,
+            alive: AtomicBool::new(true),
+        }
+    }
+
+    /// Nanoseconds since this breaker was built, on tokio's clock (so a paused test clock
+    /// drives it).
+    pub(crate) fn now(&self) -> u64 {
+        Instant::now()
+            .saturating_duration_since(self.origin)
+            .as_nanos() as u64
+    }
+
+    pub(crate) fn instant(&self, nanos: u64) -> Instant {
+        self.origin + Duration::from_nanos(nanos)
+    }
+
+    pub(crate) fn buckets(&self) -> usize {
+        match &self.window {
+            Window::Time(t) => t.buckets as usize,
+            _ => 0,
+        }
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Relaxed)
+    }
+
+    pub(crate) fn mark_dropped(&self) {
+        self.alive.store(false, Relaxed);
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Transition> {
+        self.events.subscribe()
+    }
+
+    /// Admit or refuse one call. Reads the clock only when open.
+    #[inline]
+    pub(crate) fn acquire(&self) -> Result<Admission, Refusal> {
+        let admission = self
+            .state
+            .acquire(self.config.half_open_permits, || self.now())?;
+        if let Admission::Trial {
+            generation,
+            opened_half: true,
+        } = admission
+        {
+            self.announce(State::Open, State::HalfOpen, generation);
+        }
+        Ok(admission)
+    }
+
+    /// Record the end of an admitted call. `elapsed` is given only when a slow-call rule
+    /// asked for the call to be timed.
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        block: &ThreadBlock,
+        admission: Admission,
+        outcome: Outcome,
+        elapsed: Option<Duration>,
+    ) {
+        let slow = match (elapsed, self.config.slower_than()) {
+            (Some(elapsed), Some(limit)) => elapsed > limit,
+            _ => false,
+        };
+        match outcome {
+            Outcome::Success => bump(&block.successes, 1),
+            Outcome::Failure => bump(&block.failures, 1),
+            Outcome::Ignored => bump(&block.ignored, 1),
+        }
+        if slow {
+            bump(&block.slow, 1);
+        }
+        match admission {
+            Admission::Passthrough => {}
+            Admission::Closed { generation } => {
+                if outcome != Outcome::Ignored {
+                    self.record_closed(block, generation, outcome == Outcome::Failure, slow);
+                }
+            }
+            Admission::Trial { generation, .. } => match outcome {
+                Outcome::Ignored => {
+                    self.state.release_permit(generation);
+                }
+                Outcome::Success if !slow => {
+                    let threshold = self.config.success_threshold;
+                    if self.state.trial_success(generation, threshold)
+                        == TrialResult::ReachedThreshold
+                    {
+                        self.close(generation);
+                    }
+                }
+                _ => self.trip(generation, State::HalfOpen),
+            },
+        }
+    }
+
+    #[inline]
+    fn record_closed(&self, block: &ThreadBlock, generation: u32, failed: bool, slow: bool) {
+        let current = || self.state.state() == (State::Closed, generation);
+        match (&self.window, self.config.rule) {
+            (Window::Consecutive(run), Rule::ConsecutiveFailures(threshold)) => {
+                if !failed {
+                    // A healthy call over a healthy breaker: one load, no write.
+                    if run.run() != 0 && current() {
+                        run.success();
+                    }
+                } else if current() && run.failure() >= threshold {
+                    self.trip(generation, State::Closed);
+                }
+            }
+            (Window::Count(window), Rule::Rate(rule)) => {
+                if !current() {
+                    return;
+                }
+                window.record(failed, slow);
+                if failed || slow {
+                    self.maybe_trip(generation, &rule, window.counts());
+                }
+            }
+            (Window::Time(window), Rule::Rate(rule)) => {
+                if !current() {
+                    return;
+                }
+                let now = self.now();
+                window.record(block, generation, now, failed, slow);
+                if failed || slow {
+                    let counts = window.counts(&self.blocks.lock(), generation, now);
+                    self.maybe_trip(generation, &rule, counts);
+                }
+            }
+            _ => unreachable!("the window is built from the rule"),
+        }
+    }
+
+    fn maybe_trip(&self, generation: u32, rule: &RateRule, counts: Counts) {
+        if counts.calls < u64::from(rule.minimum_calls) || counts.calls == 0 {
+            return;
+        }
+        let calls = counts.calls as f64;
+        let too_many_failures = counts.failures as f64 / calls >= rule.failure_rate;
+        let too_slow = rule
+            .slow
+            .is_some_and(|slow| counts.slow as f64 / calls >= slow.rate);
+        if too_many_failures || too_slow {
+            self.trip(generation, State::Closed);
+        }
+    }
+
+    /// Record that an admitted call was dropped before it finished: it counts neither way,
+    /// and a trial gives its permit back.
+    pub(crate) fn cancel(&self, block: &ThreadBlock, admission: Admission) {
+        bump(&block.cancelled, 1);
+        if let Admission::Trial { generation, .. } = admission {
+            self.state.release_permit(generation);
+        }
+    }
+
+    pub(crate) fn count_rejection(&self, block: &ThreadBlock) {
+        bump(&block.rejected, 1);
+    }
+
+    /// Open the breaker if it is still in `from` at `generation`.
+    fn trip(&self, generation: u32, from: State) {
+        let trips = match from {
+            State::HalfOpen => self.trips_in_a_row.load(Relaxed).saturating_add(1),
+            _ => 1,
+        };
+        let deadline = self.now() + self.config.open_for(trips).as_nanos() as u64;
+        if let Some(left) = self.state.trip(generation, deadline) {
+            self.trips_in_a_row.store(trips, Relaxed);
+            self.announce(left, State::Open, generation.wrapping_add(1));
+        }
+    }
+
+    fn close(&self, generation: u32) {
+        // Clear first: the window is unused until the state says closed, so a racing loser
+        // clearing it does no harm, and the new closed period never sees old outcomes.
+        self.window.clear();
+        if self.state.close_from_half_open(generation) {
+            self.trips_in_a_row.store(0, Relaxed);
+            self.announce(State::HalfOpen, State::Closed, generation.wrapping_add(1));
+        }
+    }
+
+    /// An operator's move to `to`; returns the state it left, if it moved.
+    pub(crate) fn force(&self, to: State) -> Option<State> {
+        if to == State::Closed {
+            self.window.clear();
+        }
+        let left = self.state.force(to)?;
+        if to == State::Closed {
+            self.trips_in_a_row.store(0, Relaxed);
+        }
+        let (_, generation) = self.state.state();
+        self.announce(left, to, generation);
+        Some(left)
+    }
+
+    /// Tell everyone about a transition this caller won.
+    fn announce(&self, from: State, to: State, generation: u32) {
+        let now = self.now();
+        self.state_since.store(now, Relaxed);
+        self.transitions[from.index()][to.index()].fetch_add(1, Relaxed);
+        let transition = Transition {
+            name: self.config.name.clone(),
+            from,
+            to,
+            generation,
+            at: self.instant(now),
+        };
+        match to {
+            State::Open | State::ForcedOpen => tracing::warn!(
+                target: "breakwater",
+                breaker = %transition.name, from = from.as_str(), to = to.as_str(),
+                "circuit breaker opened"
+            ),
+            _ => tracing::info!(
+                target: "breakwater",
+                breaker = %transition.name, from = from.as_str(), to = to.as_str(),
+                "circuit breaker changed state"
+            ),
+        }
+        // No receiver is fine: subscribing is optional.
+        let _ = self.events.send(transition);
+    }
+
+    pub(crate) fn transitions(&self, from: State, to: State) -> u64 {
+        self.transitions[from.index()][to.index()].load(Relaxed)
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let word = self.state.load();
+        let now = self.now();
+        let blocks = self.blocks.lock();
+        let sum = |f: fn(&ThreadBlock) -> &AtomicU64| -> u64 {
+            blocks.iter().map(|b| f(b).load(Relaxed)).sum()
+        };
+        let totals = Totals {
+            successes: sum(|b| &b.successes),
+            failures: sum(|b| &b.failures),
+            ignored: sum(|b| &b.ignored),
+            rejected: sum(|b| &b.rejected),
+            cancelled: sum(|b| &b.cancelled),
+            slow: sum(|b| &b.slow),
+        };
+        let in_closed = word.state == State::Closed;
+        let (counts, consecutive_failures) = match &self.window {
+            Window::Consecutive(run) => (
+                Counts::default(),
+                Some(if in_closed { run.run() } else { 0 }),
+            ),
+            Window::Count(w) if in_closed => (w.counts(), None),
+            Window::Time(w) if in_closed => (w.counts(&blocks, word.generation, now), None),
+            _ => (Counts::default(), None),
+        };
+        Snapshot {
+            name: self.config.name.clone(),
+            state: word.state,
+            generation: word.generation,
+            time_in_state: Duration::from_nanos(now.saturating_sub(self.state_since.load(Relaxed))),
+            retry_at: self.state.open_until().map(|until| self.instant(until)),
+            window: WindowCounts {
+                calls: counts.calls,
+                failures: counts.failures,
+                slow: counts.slow,
+            },
+            consecutive_failures,
+            half_open_trials: word.issued,
+            half_open_successes: word.successes,
+            totals,
+        }
+    }
+}

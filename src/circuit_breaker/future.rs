@@ -1,0 +1,91 @@
+//! The response future of a breaker's service.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::{Error, Permit, Rejected};
+use crate::classify::Classify;
+
+pin_project! {
+    /// The future of [`CircuitBreakerService`](super::CircuitBreakerService): either an
+    /// already-failed rejection, or the inner call, whose outcome it records when it ends.
+    /// Dropped before the end, it records the call as cancelled (a half-open trial gives
+    /// its permit back). Nothing is boxed.
+    ///
+    /// ```
+    /// use breakwater::circuit_breaker::{CircuitBreaker, ResponseFuture};
+    /// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let breaker = CircuitBreaker::builder("db").build().unwrap();
+    /// let mut svc = ServiceBuilder::new()
+    ///     .layer(breaker.layer())
+    ///     .service(service_fn(|()| async { Ok::<_, std::io::Error>(()) }));
+    /// let in_flight = svc.ready().await.unwrap().call(());
+    /// drop(in_flight);
+    /// assert_eq!(breaker.snapshot().totals.cancelled, 1);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<F, C, Req> {
+        #[pin]
+        inner: Option<F>,
+        // Taken when the outcome is recorded; dropped with the future means cancelled.
+        permit: Option<Permit>,
+        classifier: Option<C>,
+        rejected: Option<Rejected<Req>>,
+    }
+}
+
+impl<F, C, Req> ResponseFuture<F, C, Req> {
+    pub(crate) fn called(inner: F, permit: Permit, classifier: C) -> Self {
+        ResponseFuture {
+            inner: Some(inner),
+            permit: Some(permit),
+            classifier: Some(classifier),
+            rejected: None,
+        }
+    }
+
+    pub(crate) fn rejected(rejected: Rejected<Req>) -> Self {
+        ResponseFuture {
+            inner: None,
+            permit: None,
+            classifier: None,
+            rejected: Some(rejected),
+        }
+    }
+}
+
+impl<F, C, Req, T, E> Future for ResponseFuture<F, C, Req>
+where
+    F: Future<Output = Result<T, E>>,
+    C: Classify<T, E>,
+{
+    type Output = Result<T, Error<E, Req>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(inner) = this.inner.as_pin_mut() else {
+            let rejected = this.rejected.take().expect("polled after completion");
+            return Poll::Ready(Err(Error::Rejected(rejected)));
+        };
+        let result = ready!(inner.poll(cx));
+        if let (Some(permit), Some(classifier)) = (this.permit.take(), this.classifier.as_ref()) {
+            permit.record(classifier.classify(&result));
+        }
+        Poll::Ready(result.map_err(Error::Inner))
+    }
+}
+
+impl<F, C, Req> std::fmt::Debug for ResponseFuture<F, C, Req> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("rejected", &self.rejected.is_some())
+            .field("in_flight", &self.permit.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,155 @@
+//! Per-thread counters, and how a response future finds its breaker again without holding a
+//! reference count.
+//!
+//! # Why
+//! A response future has to reach its breaker when it completes. Holding an `Arc` would
+//! cost an atomic increment and decrement on one shared cache line per call, which is what
+//! collapses peers under two threads. Instead a future carries only the breaker's `id`, and
+//! each thread keeps a small cache (`LOCAL`) from id to the breaker and to a [`ThreadBlock`]
+//! of counters that only this thread writes. The closed-path call therefore writes only its
+//! own thread's cache line, with plain loads and stores (no lock prefix).
+//!
+//! # Invariants
+//! - A `ThreadBlock` has exactly one writer: the thread whose `LOCAL` holds it (or, on the
+//!   rare re-entrant path, one call that made a fresh block for itself). So `bump` may be a
+//!   load + store; readers (snapshots, scrapes) load `Relaxed` and sum every block.
+//! - Every block is registered in its breaker's `blocks` list before it is written, so no
+//!   count is ever lost, even after its thread exits.
+//! - A cache entry keeps its breaker alive; entries of breakers whose last handle was dropped
+//!   are evicted the next time the thread misses its cache.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use super::core::Core;
+
+/// Counters of one thread for one breaker. Aligned to keep threads off each other's lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct ThreadBlock {
+    pub(crate) successes: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) ignored: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) slow: AtomicU64,
+    /// Time-window buckets of this thread (empty for other rules).
+    pub(crate) buckets: Box<[Bucket]>,
+}
+
+/// One slice of a time window, as seen by one thread.
+#[derive(Debug, Default)]
+pub(crate) struct Bucket {
+    /// `generation << 32 | 1` of the closed period it counts, 0 while being reset.
+    pub(crate) tag: AtomicU64,
+    /// Which slice of time (`now / bucket width`) it counts.
+    pub(crate) epoch: AtomicU64,
+    pub(crate) calls: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) slow: AtomicU64,
+}
+
+/// Add `by` to a counter that only the current thread writes.
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(by), Relaxed);
+}
+
+impl ThreadBlock {
+    pub(crate) fn new(buckets: usize) -> Self {
+        ThreadBlock {
+            buckets: (0..buckets).map(|_| Bucket::default()).collect(),
+            ..ThreadBlock::default()
+        }
+    }
+}
+
+struct Entry {
+    core: Arc<Core>,
+    block: Arc<ThreadBlock>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Every live breaker by id, for a future that completes on a thread that has not seen its
+/// breaker yet. Locked only on such a cache miss (once per thread and breaker).
+static REGISTRY: Mutex<Vec<Weak<Core>>> = Mutex::new(Vec::new());
+
+pub(crate) fn register(core: &Arc<Core>) {
+    let mut registry = REGISTRY.lock();
+    registry.retain(|weak| weak.strong_count() > 0);
+    registry.push(Arc::downgrade(core));
+}
+
+fn find_registered(id: u64) -> Option<Arc<Core>> {
+    REGISTRY
+        .lock()
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|core| core.id == id)
+}
+
+/// Run `f` with this thread's block for `core` (the caller holds the breaker).
+#[inline]
+pub(crate) fn with_block<R>(core: &Arc<Core>, f: impl FnOnce(&ThreadBlock) -> R) -> R {
+    let mut f = Some(f);
+    let hit = LOCAL.try_with(|cell| {
+        let entries = cell.try_borrow().ok()?;
+        let entry = entries.iter().find(|e| Arc::ptr_eq(&e.core, core))?;
+        Some((f.take().expect("called once"))(&entry.block))
+    });
+    match hit {
+        Ok(Some(r)) => r,
+        _ => miss(core.clone(), |_, block| {
+            (f.take().expect("called once"))(block)
+        }),
+    }
+}
+
+/// Run `f` with the breaker `id` and this thread's block for it; `None` if that breaker no
+/// longer exists (then there is nobody left to tell).
+#[inline]
+pub(crate) fn with_core<R>(id: u64, f: impl FnOnce(&Core, &ThreadBlock) -> R) -> Option<R> {
+    let mut f = Some(f);
+    let hit = LOCAL.try_with(|cell| {
+        let entries = cell.try_borrow().ok()?;
+        let entry = entries.iter().find(|e| e.core.id == id)?;
+        Some((f.take().expect("called once"))(&entry.core, &entry.block))
+    });
+    match hit {
+        Ok(Some(r)) => Some(r),
+        _ => {
+            let core = find_registered(id)?;
+            Some(miss(core, |core, block| {
+                (f.take().expect("called once"))(core, block)
+            }))
+        }
+    }
+}
+
+/// The cache had no entry: make a block, register it with the breaker, and cache it if the
+/// cache can be borrowed (it cannot while a transition callback re-enters the breaker, or
+/// while the thread is exiting; then the block serves this one call).
+#[cold]
+fn miss<R>(core: Arc<Core>, f: impl FnOnce(&Core, &ThreadBlock) -> R) -> R {
+    let block = Arc::new(ThreadBlock::new(core.buckets()));
+    core.blocks.lock().push(block.clone());
+    let cached = LOCAL.try_with(|cell| {
+        let Ok(mut entries) = cell.try_borrow_mut() else {
+            return false;
+        };
+        entries.retain(|e| e.core.is_alive());
+        entries.push(Entry {
+            core: core.clone(),
+            block: block.clone(),
+        });
+        true
+    });
+    let _ = cached;
+    f(&core, &block)
+}

@@ -1,0 +1,186 @@
+//! The tower `Service` of a breaker.
+
+use std::task::{Context, Poll};
+
+use tower_service::Service;
+
+use super::{CircuitBreaker, Error, Permit, Rejected, ResponseFuture};
+use crate::classify::Classify;
+
+/// A service behind a circuit breaker; made by [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
+///
+/// The breaker decides in `poll_ready`, *before* polling the inner service: an open breaker
+/// answers `Ready` at once without waiting on a sick dependency, and `call` then returns a
+/// future that fails with [`Error::Rejected`] carrying the request (an error from `poll_ready`
+/// would be final for tower, as `Buffer` shows). A closed breaker polls the inner service and
+/// passes its readiness on.
+///
+/// ```
+/// use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+/// use breakwater::classify::FailOnError;
+/// use tower::{service_fn, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let breaker = CircuitBreaker::builder("db").build().unwrap();
+/// let inner = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x * 2) });
+/// let svc = CircuitBreakerService::new(inner, breaker, FailOnError);
+/// assert_eq!(svc.oneshot(21).await.unwrap(), 42);
+/// # }
+/// ```
+pub struct CircuitBreakerService<S, C> {
+    inner: S,
+    breaker: CircuitBreaker,
+    classifier: C,
+    /// Set by `poll_ready`, taken by `call`: the breaker's answer for the next request. A
+    /// permit held here is given back (as cancelled) if the service is dropped unused.
+    decision: Option<Result<Permit, Rejected>>,
+}
+
+impl<S, C> CircuitBreakerService<S, C> {
+    /// Put `inner` behind `breaker`, with `classifier` deciding what a failure is.
+    ///
+    /// ```
+    /// # use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+    /// # use breakwater::classify::FailOnError;
+    /// let breaker = CircuitBreaker::builder("db").build().unwrap();
+    /// let svc = CircuitBreakerService::new((), breaker, FailOnError);
+    /// # let _ = svc;
+    /// ```
+    pub fn new(inner: S, breaker: CircuitBreaker, classifier: C) -> Self {
+        CircuitBreakerService {
+            inner,
+            breaker,
+            classifier,
+            decision: None,
+        }
+    }
+
+    /// The breaker in front of the service.
+    ///
+    /// ```
+    /// # use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+    /// # use breakwater::classify::FailOnError;
+    /// let breaker = CircuitBreaker::builder("db").build().unwrap();
+    /// let svc = CircuitBreakerService::new((), breaker, FailOnError);
+    /// assert_eq!(svc.breaker().name(), "db");
+    /// ```
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// The inner service.
+    ///
+    /// ```
+    /// # use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+    /// # use breakwater::classify::FailOnError;
+    /// # let breaker = CircuitBreaker::builder("db").build().unwrap();
+    /// let svc = CircuitBreakerService::new(7, breaker, FailOnError);
+    /// assert_eq!(*svc.get_ref(), 7);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    ///
+    /// ```
+    /// # use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+    /// # use breakwater::classify::FailOnError;
+    /// # let breaker = CircuitBreaker::builder("db").build().unwrap();
+    /// let mut svc = CircuitBreakerService::new(7, breaker, FailOnError);
+    /// *svc.get_mut() += 1;
+    /// assert_eq!(*svc.get_ref(), 8);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    ///
+    /// ```
+    /// # use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+    /// # use breakwater::classify::FailOnError;
+    /// # let breaker = CircuitBreaker::builder("db").build().unwrap();
+    /// let svc = CircuitBreakerService::new(7, breaker, FailOnError);
+    /// assert_eq!(svc.into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// A clone shares the breaker but not the readiness of the original (tower's rule).
+impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
+    fn clone(&self) -> Self {
+        CircuitBreakerService::new(
+            self.inner.clone(),
+            self.breaker.clone(),
+            self.classifier.clone(),
+        )
+    }
+}
+
+impl<S: std::fmt::Debug, C> std::fmt::Debug for CircuitBreakerService<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreakerService")
+            .field("inner", &self.inner)
+            .field("breaker", &self.breaker)
+            .finish()
+    }
+}
+
+impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
+where
+    S: Service<Req>,
+    C: Classify<S::Response, S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error, Req>;
+    type Future = ResponseFuture<S::Future, C, Req>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // A refusal is cheap to make again, and the breaker may have moved on since.
+        if !matches!(self.decision, Some(Ok(_))) {
+            self.decision = Some(self.breaker.admit_uncounted());
+        }
+        if let Some(Err(_)) = self.decision {
+            return Poll::Ready(Ok(()));
+        }
+        match self.inner.poll_ready(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => {
+                // The dependency failed before a request could be sent: that is its outcome.
+                let result: Result<S::Response, S::Error> = Err(e);
+                if let Some(Ok(permit)) = self.decision.take() {
+                    permit.record(self.classifier.classify(&result));
+                }
+                let Err(e) = result else {
+                    unreachable!("built as Err above")
+                };
+                Poll::Ready(Err(Error::Inner(e)))
+            }
+        }
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        // Without `poll_ready` first the caller broke tower's contract; stay transparent and
+        // decide now rather than panic.
+        let decision = self
+            .decision
+            .take()
+            .unwrap_or_else(|| self.breaker.admit_uncounted());
+        match decision {
+            Ok(mut permit) => {
+                permit.restart_clock(self.breaker.core());
+                let future = self.inner.call(request);
+                ResponseFuture::called(future, permit, self.classifier.clone())
+            }
+            Err(rejected) => {
+                self.breaker.count_rejection();
+                ResponseFuture::rejected(rejected.with_request(request))
+            }
+        }
+    }
+}

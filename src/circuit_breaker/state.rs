@@ -1,0 +1,577 @@
+//! The breaker's whole state machine in one atomic word, moved only by compare-and-swap.
+//!
+//! # Layout of the word (`u64`)
+//!
+//! ```text
+//! bits  0..3   state: 0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled
+//! bit   3      deadline pending: just tripped, `open_until` not yet published
+//! bits  4..17  trial permits issued in this half-open episode (13 bits)
+//! bits 17..30  trial successes in this half-open episode (13 bits)
+//! bits 32..64  generation: +1 on every transition, so a stale outcome can be told apart
+//! ```
+//!
+//! # Who may do what
+//! - Every *transition* (a change of state) is one CAS from an exact `(state, generation)`
+//!   to the next generation, so of all callers racing for the same transition exactly one
+//!   wins, and the winner alone reports it.
+//! - Within half-open, permits are issued (+1), returned by a cancelled trial (-1) and
+//!   successes counted (+1) by CAS on the same word, so a permit can never be issued twice and
+//!   a stale generation can never touch the counts of a new episode.
+//! - `open_until` is written only by the caller that won a trip, while the word still says
+//!   "pending"; it then clears the pending bit with a CAS (Release). A caller that sees Open
+//!   without the pending bit (Acquire) therefore sees that trip's deadline.
+//!
+//! All loads that decide something are `Acquire` and all successful CAS are `AcqRel`: the
+//! word is the only synchronisation point of the breaker, and it is touched on transitions
+//! and half-open trials only, never written on the closed path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The state a circuit breaker is in.
+///
+/// ```
+/// use breakwater::circuit_breaker::{CircuitBreaker, State};
+///
+/// let breaker = CircuitBreaker::builder("payments").build().unwrap();
+/// assert_eq!(breaker.state(), State::Closed);
+/// breaker.force_open();
+/// assert_eq!(breaker.state(), State::ForcedOpen);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Calls flow; outcomes are recorded and may trip the breaker.
+    Closed,
+    /// Calls are rejected at once until `open_for` has passed.
+    Open,
+    /// A limited number of trial calls test whether the service has recovered.
+    HalfOpen,
+    /// Opened by an operator; stays open until [`reset`](super::CircuitBreaker::reset).
+    ForcedOpen,
+    /// Switched off by an operator: every call passes and nothing can trip it.
+    Disabled,
+}
+
+impl State {
+    /// Every state, in the order of [`State::index`].
+    pub const ALL: [State; 5] = [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::ForcedOpen,
+        State::Disabled,
+    ];
+
+    /// A stable small number for the state: 0 closed, 1 open, 2 half-open, 3 forced-open,
+    /// 4 disabled (the value of the `circuit_breaker_state` gauge).
+    ///
+    /// ```
+    /// use breakwater::circuit_breaker::State;
+    /// assert_eq!(State::HalfOpen.index(), 2);
+    /// ```
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The lower-case name an operator sees (`"half_open"`, ...), fit for a metric label.
+    ///
+    /// ```
+    /// use breakwater::circuit_breaker::State;
+    /// assert_eq!(State::ForcedOpen.as_str(), "forced_open");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+            State::ForcedOpen => "forced_open",
+            State::Disabled => "disabled",
+        }
+    }
+
+    fn from_bits(bits: u64) -> State {
+        match bits & STATE_MASK {
+            0 => State::Closed,
+            1 => State::Open,
+            2 => State::HalfOpen,
+            3 => State::ForcedOpen,
+            _ => State::Disabled,
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const STATE_MASK: u64 = 0b111;
+const PENDING: u64 = 1 << 3;
+const ISSUED_SHIFT: u32 = 4;
+const SUCCESS_SHIFT: u32 = 17;
+const COUNT_MASK: u64 = (1 << 13) - 1;
+const GEN_SHIFT: u32 = 32;
+
+/// The largest `half_open_permits` (and so `success_threshold`) the word can count.
+pub(crate) const MAX_PERMITS: u32 = COUNT_MASK as u32;
+
+/// One decoded state word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Word {
+    pub(crate) state: State,
+    pub(crate) pending: bool,
+    pub(crate) issued: u32,
+    pub(crate) successes: u32,
+    pub(crate) generation: u32,
+}
+
+impl Word {
+    fn decode(bits: u64) -> Word {
+        Word {
+            state: State::from_bits(bits),
+            pending: bits & PENDING != 0,
+            issued: ((bits >> ISSUED_SHIFT) & COUNT_MASK) as u32,
+            successes: ((bits >> SUCCESS_SHIFT) & COUNT_MASK) as u32,
+            generation: (bits >> GEN_SHIFT) as u32,
+        }
+    }
+
+    fn encode(self) -> u64 {
+        self.state as u64
+            | if self.pending { PENDING } else { 0 }
+            | (u64::from(self.issued) & COUNT_MASK) << ISSUED_SHIFT
+            | (u64::from(self.successes) & COUNT_MASK) << SUCCESS_SHIFT
+            | u64::from(self.generation) << GEN_SHIFT
+    }
+
+    /// The first word of the next generation in `state`, with empty half-open counts.
+    fn next(self, state: State) -> Word {
+        Word {
+            state,
+            pending: false,
+            issued: 0,
+            successes: 0,
+            generation: self.generation.wrapping_add(1),
+        }
+    }
+}
+
+/// The atomic operations the state word needs; implemented for std's `AtomicU64` and, with
+/// the hidden `loom` feature, for loom's, so the loom models run this very code.
+#[doc(hidden)]
+pub trait AtomicWord: Send + Sync {
+    /// A new cell holding `value`.
+    fn new(value: u64) -> Self;
+    /// `AtomicU64::load`.
+    fn load(&self, order: Ordering) -> u64;
+    /// `AtomicU64::store`.
+    fn store(&self, value: u64, order: Ordering);
+    /// `AtomicU64::compare_exchange`.
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64>;
+}
+
+impl AtomicWord for AtomicU64 {
+    fn new(value: u64) -> Self {
+        AtomicU64::new(value)
+    }
+    #[inline]
+    fn load(&self, order: Ordering) -> u64 {
+        AtomicU64::load(self, order)
+    }
+    fn store(&self, value: u64, order: Ordering) {
+        AtomicU64::store(self, value, order)
+    }
+    fn compare_exchange(&self, c: u64, n: u64, s: Ordering, f: Ordering) -> Result<u64, u64> {
+        AtomicU64::compare_exchange(self, c, n, s, f)
+    }
+}
+
+#[cfg(feature = "loom")]
+impl AtomicWord for loom::sync::atomic::AtomicU64 {
+    fn new(value: u64) -> Self {
+        loom::sync::atomic::AtomicU64::new(value)
+    }
+    fn load(&self, order: Ordering) -> u64 {
+        loom::sync::atomic::AtomicU64::load(self, order)
+    }
+    fn store(&self, value: u64, order: Ordering) {
+        loom::sync::atomic::AtomicU64::store(self, value, order)
+    }
+    fn compare_exchange(&self, c: u64, n: u64, s: Ordering, f: Ordering) -> Result<u64, u64> {
+        loom::sync::atomic::AtomicU64::compare_exchange(self, c, n, s, f)
+    }
+}
+
+/// What [`StateWord::acquire`] decided for one call.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Closed: the call goes through; its outcome counts toward the window of `generation`.
+    Closed {
+        /// Generation the call started in.
+        generation: u32,
+    },
+    /// A half-open trial holding one permit of `generation`.
+    Trial {
+        /// Generation the call started in.
+        generation: u32,
+        /// This caller moved the breaker from open to half-open (and must report it).
+        opened_half: bool,
+    },
+    /// Disabled: the call goes through and counts nowhere but in the totals.
+    Passthrough,
+}
+
+/// Why [`StateWord::acquire`] refused a call.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Open until this deadline (nanoseconds on the breaker's clock), or just tripped and the
+    /// deadline is not yet published (`None`).
+    Open(Option<u64>),
+    /// Half-open with every trial permit in use.
+    HalfOpenFull,
+    /// Forced open by an operator.
+    ForcedOpen,
+}
+
+/// What a finished half-open trial did to the state.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialResult {
+    /// Counted; the episode goes on.
+    Counted,
+    /// This success reached the threshold: the caller must close the breaker with
+    /// [`StateWord::close_from_half_open`].
+    ReachedThreshold,
+    /// The trial belonged to an earlier generation; nothing changed.
+    Stale,
+}
+
+/// The atomic state machine: the packed word plus the deadline of the current open period.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct StateWord<A: AtomicWord = AtomicU64> {
+    word: A,
+    /// Nanoseconds on the breaker's clock when the current open period ends. Written only by
+    /// the winner of a trip, before it clears the pending bit.
+    open_until: A,
+}
+
+impl<A: AtomicWord> Default for StateWord<A> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<A: AtomicWord> StateWord<A> {
+    /// A closed breaker at generation 0.
+    pub fn new() -> Self {
+        StateWord {
+            word: A::new(0),
+            open_until: A::new(0),
+        }
+    }
+
+    /// The decoded word as it is now.
+    pub(crate) fn load(&self) -> Word {
+        Word::decode(self.word.load(Ordering::Acquire))
+    }
+
+    /// The current state and generation.
+    pub fn state(&self) -> (State, u32) {
+        let w = self.load();
+        (w.state, w.generation)
+    }
+
+    /// Trial permits issued and successes counted in the current half-open episode.
+    pub fn half_open_counts(&self) -> (u32, u32) {
+        let w = self.load();
+        (w.issued, w.successes)
+    }
+
+    /// The published deadline of the current open period, if the breaker is open.
+    pub fn open_until(&self) -> Option<u64> {
+        let w = self.load();
+        (w.state == State::Open && !w.pending).then(|| self.open_until.load(Ordering::Acquire))
+    }
+
+    /// Admit or refuse one call. `now` is read only when the breaker is open (to see whether
+    /// the open period is over); the closed path is one load.
+    #[inline]
+    pub fn acquire(&self, permits: u32, now: impl FnOnce() -> u64) -> Result<Admission, Refusal> {
+        let bits = self.word.load(Ordering::Acquire);
+        // The closed path: state bits zero means closed; nothing else to look at.
+        if bits & STATE_MASK == 0 {
+            return Ok(Admission::Closed {
+                generation: (bits >> GEN_SHIFT) as u32,
+            });
+        }
+        self.acquire_slow(bits, permits, now)
+    }
+
+    #[cold]
+    fn acquire_slow(
+        &self,
+        mut bits: u64,
+        permits: u32,
+        now: impl FnOnce() -> u64,
+    ) -> Result<Admission, Refusal> {
+        let mut now = Some(now);
+        let mut now_value = None;
+        loop {
+            let w = Word::decode(bits);
+            let next = match w.state {
+                State::Closed => {
+                    return Ok(Admission::Closed {
+                        generation: w.generation,
+                    })
+                }
+                State::Disabled => return Ok(Admission::Passthrough),
+                State::ForcedOpen => return Err(Refusal::ForcedOpen),
+                State::Open if w.pending => return Err(Refusal::Open(None)),
+                State::Open => {
+                    let until = self.open_until.load(Ordering::Acquire);
+                    let t = *now_value.get_or_insert_with(|| (now.take().expect("read once"))());
+                    if t < until {
+                        return Err(Refusal::Open(Some(until)));
+                    }
+                    Word {
+                        issued: 1,
+                        ..w.next(State::HalfOpen)
+                    }
+                }
+                State::HalfOpen if w.issued >= permits => return Err(Refusal::HalfOpenFull),
+                State::HalfOpen => Word {
+                    issued: w.issued + 1,
+                    ..w
+                },
+            };
+            match self.cas(bits, next.encode()) {
+                Ok(()) => {
+                    return Ok(Admission::Trial {
+                        generation: next.generation,
+                        opened_half: w.state == State::Open,
+                    })
+                }
+                Err(actual) => bits = actual,
+            }
+        }
+    }
+
+    /// Give back the permit of a trial that ended without an outcome (cancelled or ignored).
+    /// Returns false if the trial's generation is over (nothing to give back).
+    pub fn release_permit(&self, generation: u32) -> bool {
+        self.update_episode(generation, |w| Word {
+            issued: w.issued.saturating_sub(1),
+            ..w
+        })
+        .is_some()
+    }
+
+    /// Count one successful trial of `generation`.
+    pub fn trial_success(&self, generation: u32, threshold: u32) -> TrialResult {
+        let mut reached = false;
+        let counted = self.update_episode(generation, |w| {
+            reached = w.successes + 1 >= threshold;
+            if reached {
+                // Leave the word alone: the close itself is a transition with its own CAS.
+                w
+            } else {
+                Word {
+                    successes: w.successes + 1,
+                    ..w
+                }
+            }
+        });
+        match counted {
+            None => TrialResult::Stale,
+            Some(_) if reached => TrialResult::ReachedThreshold,
+            Some(_) => TrialResult::Counted,
+        }
+    }
+
+    /// Half-open → closed, if the word is still at `generation`. True for the one winner.
+    pub fn close_from_half_open(&self, generation: u32) -> bool {
+        self.transition(|w| {
+            (w.state == State::HalfOpen && w.generation == generation)
+                .then(|| w.next(State::Closed))
+        })
+        .is_some()
+    }
+
+    /// Closed or half-open at `generation` → open until `deadline` (computed by the caller
+    /// before the race; only the winner publishes it). Returns the state it left, for the one
+    /// winner.
+    pub fn trip(&self, generation: u32, deadline: u64) -> Option<State> {
+        let from = self.transition(|w| {
+            let trippable = matches!(w.state, State::Closed | State::HalfOpen);
+            (trippable && w.generation == generation).then(|| Word {
+                pending: true,
+                ..w.next(State::Open)
+            })
+        })?;
+        self.publish_deadline(from.generation.wrapping_add(1), deadline);
+        Some(from.state)
+    }
+
+    fn publish_deadline(&self, generation: u32, deadline: u64) {
+        self.open_until.store(deadline, Ordering::Release);
+        // Only an operator's transition can move the word on meanwhile; then the CAS finds a
+        // new generation and leaves it alone.
+        self.update_episode_in(State::Open, generation, |w| Word {
+            pending: false,
+            ..w
+        });
+    }
+
+    /// Operator action: go to `to` (forced-open, disabled or closed) from whatever state, as a
+    /// new generation. Returns the state it left, or `None` if it was already there.
+    pub fn force(&self, to: State) -> Option<State> {
+        self.transition(|w| (w.state != to).then(|| w.next(to)))
+            .map(|w| w.state)
+    }
+
+    /// CAS loop for one transition: `next` sees the current word and says where to go, or
+    /// `None` to give up. Returns the word it moved away from.
+    fn transition(&self, mut next: impl FnMut(Word) -> Option<Word>) -> Option<Word> {
+        let mut bits = self.word.load(Ordering::Acquire);
+        loop {
+            let w = Word::decode(bits);
+            let n = next(w)?;
+            match self.cas(bits, n.encode()) {
+                Ok(()) => return Some(w),
+                Err(actual) => bits = actual,
+            }
+        }
+    }
+
+    fn update_episode(&self, generation: u32, change: impl FnMut(Word) -> Word) -> Option<Word> {
+        self.update_episode_in(State::HalfOpen, generation, change)
+    }
+
+    /// CAS loop for a change within one `(state, generation)`; gives up if that is over.
+    fn update_episode_in(
+        &self,
+        state: State,
+        generation: u32,
+        mut change: impl FnMut(Word) -> Word,
+    ) -> Option<Word> {
+        self.transition(|w| (w.state == state && w.generation == generation).then(|| change(w)))
+    }
+
+    fn cas(&self, current: u64, new: u64) -> Result<(), u64> {
+        if current == new {
+            return Ok(());
+        }
+        self.word
+            .compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word() -> StateWord {
+        StateWord::new()
+    }
+
+    #[test]
+    fn encode_decode_round_trips() {
+        let w = Word {
+            state: State::HalfOpen,
+            pending: true,
+            issued: MAX_PERMITS,
+            successes: 77,
+            generation: u32::MAX,
+        };
+        assert_eq!(Word::decode(w.encode()), w);
+    }
+
+    #[test]
+    fn closed_admits_without_reading_the_clock() {
+        let w = word();
+        let a = w.acquire(2, || panic!("closed path must not read the clock"));
+        assert_eq!(a, Ok(Admission::Closed { generation: 0 }));
+    }
+
+    #[test]
+    fn trip_then_wait_then_half_open_with_limited_permits() {
+        let w = word();
+        assert_eq!(w.trip(0, 100), Some(State::Closed));
+        assert_eq!(
+            w.trip(0, 100),
+            None,
+            "a second trip of the same generation loses"
+        );
+        assert_eq!(w.acquire(2, || 99), Err(Refusal::Open(Some(100))));
+        assert_eq!(
+            w.acquire(2, || 100),
+            Ok(Admission::Trial {
+                generation: 2,
+                opened_half: true
+            })
+        );
+        assert_eq!(
+            w.acquire(2, || 100),
+            Ok(Admission::Trial {
+                generation: 2,
+                opened_half: false
+            })
+        );
+        assert_eq!(w.acquire(2, || 100), Err(Refusal::HalfOpenFull));
+        assert!(w.release_permit(2));
+        assert!(w.acquire(2, || 100).is_ok());
+    }
+
+    #[test]
+    fn successes_close_and_stale_generations_are_ignored() {
+        let w = word();
+        w.trip(0, 0);
+        let Ok(Admission::Trial { generation, .. }) = w.acquire(2, || 0) else {
+            panic!()
+        };
+        assert_eq!(w.trial_success(generation, 2), TrialResult::Counted);
+        assert_eq!(
+            w.trial_success(generation, 2),
+            TrialResult::ReachedThreshold
+        );
+        assert!(w.close_from_half_open(generation));
+        assert!(!w.close_from_half_open(generation));
+        assert_eq!(w.trial_success(generation, 2), TrialResult::Stale);
+        assert!(!w.release_permit(generation));
+        assert_eq!(w.state(), (State::Closed, generation + 1));
+    }
+
+    #[test]
+    fn a_trial_failure_reopens() {
+        let w = word();
+        w.trip(0, 10);
+        let Ok(Admission::Trial { generation, .. }) = w.acquire(1, || 10) else {
+            panic!()
+        };
+        assert_eq!(w.trip(generation, 50), Some(State::HalfOpen));
+        assert_eq!(w.open_until(), Some(50));
+        assert_eq!(w.acquire(1, || 20), Err(Refusal::Open(Some(50))));
+    }
+
+    #[test]
+    fn operators_force_any_state() {
+        let w = word();
+        assert_eq!(w.force(State::ForcedOpen), Some(State::Closed));
+        assert_eq!(w.acquire(1, || 0), Err(Refusal::ForcedOpen));
+        assert_eq!(w.force(State::ForcedOpen), None);
+        assert_eq!(w.force(State::Disabled), Some(State::ForcedOpen));
+        assert_eq!(w.acquire(1, || 0), Ok(Admission::Passthrough));
+        assert_eq!(w.force(State::Closed), Some(State::Disabled));
+        assert!(matches!(w.acquire(1, || 0), Ok(Admission::Closed { .. })));
+    }
+}

@@ -1,0 +1,276 @@
+//! What a closed breaker remembers of recent outcomes, one kind per trip rule.
+//!
+//! - [`Consecutive`]: the current run of failures. A success writes only if the run was
+//!   non-zero, so a healthy service writes nothing shared.
+//! - [`CountWindow`]: exactly the last `n` outcomes, as two rings of bits (failed, slow).
+//!   Each call takes a slot with one `fetch_add` on the cursor and writes a bit only when it
+//!   changes, so successes over successes write no bit. Rates are counted (popcount) only
+//!   when a failure or slow call asks whether to trip.
+//! - Time window: buckets per thread (in [`ThreadBlock`]), tagged with the closed period's
+//!   generation and their slice of time; summed over all threads when asked.
+//!
+//! Concurrency: counts are statistics. A reader may see a bucket or a bit that another thread
+//! is writing half-way; the worst it can do is shift a rate by one call for one evaluation.
+//! Nothing here is used for the state machine's own invariants (those live in `state.rs`).
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use super::config::{RateRule, Rule, WindowSpec};
+use super::local::{bump, ThreadBlock};
+
+/// What a window holds right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) calls: u64,
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
+}
+
+#[derive(Debug)]
+pub(crate) enum Window {
+    Consecutive(Consecutive),
+    Count(CountWindow),
+    Time(TimeWindow),
+}
+
+impl Window {
+    pub(crate) fn new(rule: &Rule) -> Window {
+        match rule {
+            Rule::ConsecutiveFailures(_) => Window::Consecutive(Consecutive::default()),
+            Rule::Rate(RateRule {
+                window: WindowSpec::Count(n),
+                ..
+            }) => Window::Count(CountWindow::new(*n)),
+            Rule::Rate(RateRule {
+                window: WindowSpec::Time { length, buckets },
+                ..
+            }) => Window::Time(TimeWindow {
+                bucket_nanos: (length.as_nanos() / u128::from(*buckets)) as u64,
+                buckets: u64::from(*buckets),
+            }),
+        }
+    }
+
+    /// Forget everything (on entering closed).
+    pub(crate) fn clear(&self) {
+        match self {
+            Window::Consecutive(c) => c.run.store(0, Relaxed),
+            Window::Count(c) => c.clear(),
+            // Buckets are tagged with the closed period's generation: a new one starts empty.
+            Window::Time(_) => {}
+        }
+    }
+}
+
+/// The current run of failures.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Consecutive {
+    run: AtomicU32,
+}
+
+impl Consecutive {
+    /// Record a success: end the run (a write only if there was a run).
+    #[inline]
+    pub(crate) fn success(&self) {
+        if self.run.load(Relaxed) != 0 {
+            self.run.store(0, Relaxed);
+        }
+    }
+
+    /// Record a failure; returns the length of the run it extends.
+    pub(crate) fn failure(&self) -> u32 {
+        self.run.fetch_add(1, Relaxed).saturating_add(1)
+    }
+
+    pub(crate) fn run(&self) -> u32 {
+        self.run.load(Relaxed)
+    }
+}
+
+/// The last `size` outcomes, as rings of bits.
+#[derive(Debug)]
+pub(crate) struct CountWindow {
+    size: u64,
+    /// Calls recorded since the last clear; the slot of a call is `cursor % size`.
+    cursor: CachePadded,
+    failed: Box<[AtomicU64]>,
+    slow: Box<[AtomicU64]>,
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct CachePadded(AtomicU64);
+
+impl CountWindow {
+    fn new(size: u32) -> Self {
+        let words = (size as usize).div_ceil(64);
+        CountWindow {
+            size: u64::from(size),
+            cursor: CachePadded::default(),
+            failed: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            slow: (0..words).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Put one outcome in the ring, over the oldest.
+    #[inline]
+    pub(crate) fn record(&self, failed: bool, slow: bool) {
+        let slot = self.cursor.0.fetch_add(1, Relaxed) % self.size;
+        let (word, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
+        set_bit(&self.failed[word], bit, failed);
+        set_bit(&self.slow[word], bit, slow);
+    }
+
+    pub(crate) fn counts(&self) -> Counts {
+        let ones = |bits: &[AtomicU64]| -> u64 {
+            bits.iter()
+                .map(|w| u64::from(w.load(Relaxed).count_ones()))
+                .sum()
+        };
+        Counts {
+            calls: self.cursor.0.load(Relaxed).min(self.size),
+            failures: ones(&self.failed),
+            slow: ones(&self.slow),
+        }
+    }
+
+    fn clear(&self) {
+        for w in self.failed.iter().chain(self.slow.iter()) {
+            w.store(0, Relaxed);
+        }
+        self.cursor.0.store(0, Relaxed);
+    }
+}
+
+/// Set or clear `bit`, writing only if it changes (the common success-over-success case
+/// writes nothing).
+#[inline]
+fn set_bit(word: &AtomicU64, bit: u64, on: bool) {
+    let current = word.load(Relaxed) & bit != 0;
+    if current != on {
+        if on {
+            word.fetch_or(bit, Relaxed);
+        } else {
+            word.fetch_and(!bit, Relaxed);
+        }
+    }
+}
+
+/// The last `buckets × bucket_nanos` of outcomes, bucketed per thread.
+#[derive(Debug)]
+pub(crate) struct TimeWindow {
+    pub(crate) bucket_nanos: u64,
+    pub(crate) buckets: u64,
+}
+
+impl TimeWindow {
+    fn epoch(&self, now: u64) -> u64 {
+        now / self.bucket_nanos
+    }
+
+    /// Count one outcome at `now` in the calling thread's `block`, for closed period
+    /// `generation`.
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        block: &ThreadBlock,
+        generation: u32,
+        now: u64,
+        failed: bool,
+        slow: bool,
+    ) {
+        let epoch = self.epoch(now);
+        let bucket = &block.buckets[(epoch % self.buckets) as usize];
+        let tag = tag(generation);
+        if bucket.tag.load(Relaxed) != tag || bucket.epoch.load(Relaxed) != epoch {
+            // Only this thread writes this bucket: reset it, hiding it from readers meanwhile.
+            bucket.tag.store(0, Relaxed);
+            bucket.calls.store(0, Relaxed);
+            bucket.failures.store(0, Relaxed);
+            bucket.slow.store(0, Relaxed);
+            bucket.epoch.store(epoch, Relaxed);
+            bucket.tag.store(tag, Relaxed);
+        }
+        bump(&bucket.calls, 1);
+        if failed {
+            bump(&bucket.failures, 1);
+        }
+        if slow {
+            bump(&bucket.slow, 1);
+        }
+    }
+
+    /// Sum every thread's buckets of closed period `generation` that are still in the
+    /// window at `now`.
+    pub(crate) fn counts(&self, blocks: &[Arc<ThreadBlock>], generation: u32, now: u64) -> Counts {
+        let newest = self.epoch(now);
+        let oldest = newest.saturating_sub(self.buckets - 1);
+        let tag = tag(generation);
+        let mut counts = Counts::default();
+        for bucket in blocks.iter().flat_map(|b| b.buckets.iter()) {
+            let epoch = bucket.epoch.load(Relaxed);
+            if bucket.tag.load(Relaxed) == tag && (oldest..=newest).contains(&epoch) {
+                counts.calls += bucket.calls.load(Relaxed);
+                counts.failures += bucket.failures.load(Relaxed);
+                counts.slow += bucket.slow.load(Relaxed);
+            }
+        }
+        counts
+    }
+}
+
+fn tag(generation: u32) -> u64 {
+    u64::from(generation) << 32 | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_window_really_slides() {
+        let w = CountWindow::new(4);
+        for failed in [true, true, false, false] {
+            w.record(failed, false);
+        }
+        assert_eq!(w.counts().failures, 2);
+        w.record(false, false); // pushes out the first failure
+        w.record(false, true); // pushes out the second
+        let c = w.counts();
+        assert_eq!((c.calls, c.failures, c.slow), (4, 0, 1));
+        w.clear();
+        assert_eq!(w.counts(), Counts::default());
+    }
+
+    #[test]
+    fn count_window_spans_words() {
+        let w = CountWindow::new(130);
+        for i in 0..260 {
+            w.record(i % 2 == 0, false);
+        }
+        assert_eq!(w.counts().calls, 130);
+        assert_eq!(w.counts().failures, 65);
+    }
+
+    #[test]
+    fn time_window_forgets_old_buckets_and_old_generations() {
+        let w = TimeWindow {
+            bucket_nanos: 10,
+            buckets: 3,
+        };
+        let block = Arc::new(ThreadBlock::new(3));
+        w.record(&block, 0, 0, true, false);
+        w.record(&block, 0, 15, false, false);
+        w.record(&block, 0, 25, false, true);
+        let blocks = [block.clone()];
+        let c = w.counts(&blocks, 0, 29);
+        assert_eq!((c.calls, c.failures, c.slow), (3, 1, 1));
+        // At 30 the bucket [0, 10) has slid out.
+        assert_eq!(w.counts(&blocks, 0, 30).failures, 0);
+        assert_eq!(w.counts(&blocks, 0, 30).calls, 2);
+        // A new closed period sees nothing of the old one.
+        assert_eq!(w.counts(&blocks, 1, 29), Counts::default());
+    }
+}

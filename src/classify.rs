@@ -1,0 +1,91 @@
+//! Which outcomes count as failures.
+//!
+//! Every layer that watches outcomes (today the circuit breaker) asks a [`Classify`] what a
+//! finished call was. The default, [`FailOnError`], calls every `Err` a failure and every `Ok`
+//! a success. Any `Fn(&Result<Resp, E>) -> Outcome` is a classifier too, so a rule such as
+//! "a 5xx response is a failure, a 404 counts neither way" is one closure.
+//!
+//! ```
+//! use breakwater::classify::{Classify, FailOnError, Outcome};
+//!
+//! let by_status = |result: &Result<u16, std::io::Error>| match result {
+//!     Ok(status) if *status >= 500 => Outcome::Failure,
+//!     Ok(404) => Outcome::Ignored,
+//!     Ok(_) => Outcome::Success,
+//!     Err(_) => Outcome::Failure,
+//! };
+//! assert_eq!(by_status.classify(&Ok(503)), Outcome::Failure);
+//! assert_eq!(by_status.classify(&Ok(404)), Outcome::Ignored);
+//! assert_eq!(FailOnError.classify(&Ok::<u16, std::io::Error>(503)), Outcome::Success);
+//! ```
+
+/// What one finished call was, as far as the breaker is concerned.
+///
+/// ```
+/// use breakwater::classify::Outcome;
+/// assert_ne!(Outcome::Ignored, Outcome::Failure);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The call worked.
+    Success,
+    /// The call failed and counts toward opening the breaker.
+    Failure,
+    /// Counts neither way (a 404, a request the caller cancelled on purpose, ...). A half-open
+    /// trial that is ignored gives its permit back.
+    Ignored,
+}
+
+/// Decides the [`Outcome`] of a finished call.
+///
+/// Implemented by [`FailOnError`] and by every `Fn(&Result<Resp, E>) -> Outcome`.
+///
+/// ```
+/// use breakwater::classify::{Classify, Outcome};
+///
+/// #[derive(Clone)]
+/// struct TimeoutsOnly;
+/// impl Classify<(), std::io::Error> for TimeoutsOnly {
+///     fn classify(&self, result: &Result<(), std::io::Error>) -> Outcome {
+///         match result {
+///             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Outcome::Failure,
+///             _ => Outcome::Success,
+///         }
+///     }
+/// }
+/// let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
+/// assert_eq!(TimeoutsOnly.classify(&Err(timed_out)), Outcome::Failure);
+/// ```
+pub trait Classify<Resp, E> {
+    /// The outcome of `result`.
+    fn classify(&self, result: &Result<Resp, E>) -> Outcome;
+}
+
+/// The default classifier: `Err` is a failure, `Ok` a success.
+///
+/// ```
+/// use breakwater::classify::{Classify, FailOnError, Outcome};
+/// assert_eq!(FailOnError.classify(&Err::<(), _>("boom")), Outcome::Failure);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailOnError;
+
+impl<Resp, E> Classify<Resp, E> for FailOnError {
+    #[inline]
+    fn classify(&self, result: &Result<Resp, E>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::Failure,
+        }
+    }
+}
+
+impl<F, Resp, E> Classify<Resp, E> for F
+where
+    F: Fn(&Result<Resp, E>) -> Outcome,
+{
+    #[inline]
+    fn classify(&self, result: &Result<Resp, E>) -> Outcome {
+        self(result)
+    }
+}

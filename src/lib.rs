@@ -1,0 +1,58 @@
+//! # breakwater
+//!
+//! Resilience middleware for [tower]: so that one sick dependency cannot take its callers
+//! down with it.
+//!
+//! - [`circuit_breaker`]: stop calling a dependency that keeps failing, fail fast while it
+//!   recovers, test it with a few trial calls, close again. Lock-light: the closed-path call
+//!   reads one atomic word and writes nothing shared.
+//! - [`classify`]: which outcomes count as failures.
+//!
+//! Retry, timeout, bulkhead, fallback and Prometheus metrics are on the way (see the
+//! CHANGELOG).
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use breakwater::circuit_breaker::{CircuitBreaker, Error};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let breaker = CircuitBreaker::builder("payments")
+//!     .failure_rate(0.5)
+//!     .count_window(20)
+//!     .minimum_calls(10)
+//!     .open_for(Duration::from_secs(5))
+//!     .build()
+//!     .expect("valid config");
+//!
+//! let payments = ServiceBuilder::new()
+//!     .layer(breaker.layer())
+//!     .service(service_fn(|order: u64| async move { Ok::<_, std::io::Error>(order) }));
+//!
+//! match payments.oneshot(17).await {
+//!     Ok(order) => println!("charged order {order}"),
+//!     Err(Error::Rejected(open)) => println!("{open}; queue the payment for later"),
+//!     Err(Error::Inner(e)) => println!("payment failed: {e}"),
+//! }
+//! # }
+//! ```
+//!
+//! # Feature flags
+//! None yet: the default build is tower's traits, tokio's `time` and `sync`, and
+//! `parking_lot`. (`loom` is internal: it lets the test suite model-check the state word.)
+//!
+//! [tower]: https://docs.rs/tower
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
+
+pub mod circuit_breaker;
+pub mod classify;
+mod config_error;
+mod name;
+
+pub use config_error::ConfigError;
+pub use name::Name;
