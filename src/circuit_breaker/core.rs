@@ -170,7 +170,7 @@ impl Core {
                 if !current() {
                     return;
                 }
-                window.record(failed, slow);
+                window.record(block, generation, failed, slow);
                 if failed || slow {
                     self.maybe_trip(generation, &rule, window.counts());
                 }

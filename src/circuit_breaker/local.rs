@@ -38,6 +38,12 @@ pub(crate) struct ThreadBlock {
     pub(crate) slow: AtomicU64,
     /// Time-window buckets of this thread (empty for other rules).
     pub(crate) buckets: Box<[Bucket]>,
+    /// Count-window slots this thread has claimed: `[claim_next, claim_end)` of closed
+    /// period `claim_generation`, claimed `claim_batch` at a time (see `window.rs`).
+    pub(crate) claim_next: AtomicU64,
+    pub(crate) claim_end: AtomicU64,
+    pub(crate) claim_batch: AtomicU64,
+    pub(crate) claim_generation: AtomicU64,
 }
 
 /// One slice of a time window, as seen by one thread.

@@ -2,10 +2,15 @@
 //!
 //! - [`Consecutive`]: the current run of failures. A success writes only if the run was
 //!   non-zero, so a healthy service writes nothing shared.
-//! - [`CountWindow`]: exactly the last `n` outcomes, as two rings of bits (failed, slow).
-//!   Each call takes a slot with one `fetch_add` on the cursor and writes a bit only when it
-//!   changes, so successes over successes write no bit. Rates are counted (popcount) only
-//!   when a failure or slow call asks whether to trip.
+//! - [`CountWindow`]: the last `n` outcomes, as two rings of bits (failed, slow). A bit is
+//!   written only when it changes, so successes over successes write nothing. Slots are
+//!   numbered by a shared cursor; a thread claims them `batch` at a time. The batch stays 1
+//!   while a thread's claims follow each other (one caller, or callers taking turns), which
+//!   keeps the window exactly the last `n` calls; when another thread claimed in between,
+//!   the batch doubles (up to `n / 16`), so contended callers touch the shared cursor once
+//!   per batch instead of once per call. The price under contention: up to one batch per
+//!   thread of the window may be claimed but not yet filled (holding older outcomes).
+//!   Rates are counted (popcount) only when a failure or slow call asks whether to trip.
 //! - Time window: buckets per thread (in [`ThreadBlock`]), tagged with the closed period's
 //!   generation and their slice of time; summed over all threads when asked.
 //!
@@ -93,6 +98,8 @@ impl Consecutive {
 #[derive(Debug)]
 pub(crate) struct CountWindow {
     size: u64,
+    /// The largest claim a contended thread makes at once.
+    max_batch: u64,
     /// Calls recorded since the last clear; the slot of a call is `cursor % size`.
     cursor: CachePadded,
     failed: Box<[AtomicU64]>,
@@ -108,19 +115,47 @@ impl CountWindow {
         let words = (size as usize).div_ceil(64);
         CountWindow {
             size: u64::from(size),
+            max_batch: u64::from(size / 16).max(1),
             cursor: CachePadded::default(),
             failed: (0..words).map(|_| AtomicU64::new(0)).collect(),
             slow: (0..words).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
-    /// Put one outcome in the ring, over the oldest.
+    /// Put one outcome of closed period `generation` in the ring, over the oldest, in a slot
+    /// claimed by the calling thread's `block`.
     #[inline]
-    pub(crate) fn record(&self, failed: bool, slow: bool) {
-        let slot = self.cursor.0.fetch_add(1, Relaxed) % self.size;
+    pub(crate) fn record(&self, block: &ThreadBlock, generation: u32, failed: bool, slow: bool) {
+        let next = block.claim_next.load(Relaxed);
+        let slot = if next < block.claim_end.load(Relaxed)
+            && block.claim_generation.load(Relaxed) == u64::from(generation)
+        {
+            next
+        } else {
+            self.claim(block, generation)
+        };
+        block.claim_next.store(slot + 1, Relaxed);
+        let slot = slot % self.size;
         let (word, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
         set_bit(&self.failed[word], bit, failed);
         set_bit(&self.slow[word], bit, slow);
+    }
+
+    /// Claim the next slots for this thread; returns the first. Only `block`'s own thread
+    /// calls this, so its claim fields are written with plain stores.
+    #[cold]
+    fn claim(&self, block: &ThreadBlock, generation: u32) -> u64 {
+        let batch = block.claim_batch.load(Relaxed).clamp(1, self.max_batch);
+        let start = self.cursor.0.fetch_add(batch, Relaxed);
+        let same_period = block.claim_generation.load(Relaxed) == u64::from(generation);
+        let contended = same_period && start != block.claim_end.load(Relaxed);
+        let next_batch = if contended { batch * 2 } else { batch / 2 };
+        block
+            .claim_batch
+            .store(next_batch.clamp(1, self.max_batch), Relaxed);
+        block.claim_generation.store(u64::from(generation), Relaxed);
+        block.claim_end.store(start + batch, Relaxed);
+        start
     }
 
     pub(crate) fn counts(&self) -> Counts {
@@ -232,12 +267,13 @@ mod tests {
     #[test]
     fn count_window_really_slides() {
         let w = CountWindow::new(4);
+        let b = ThreadBlock::new(0);
         for failed in [true, true, false, false] {
-            w.record(failed, false);
+            w.record(&b, 0, failed, false);
         }
         assert_eq!(w.counts().failures, 2);
-        w.record(false, false); // pushes out the first failure
-        w.record(false, true); // pushes out the second
+        w.record(&b, 0, false, false); // pushes out the first failure
+        w.record(&b, 0, false, true); // pushes out the second
         let c = w.counts();
         assert_eq!((c.calls, c.failures, c.slow), (4, 0, 1));
         w.clear();
@@ -247,11 +283,39 @@ mod tests {
     #[test]
     fn count_window_spans_words() {
         let w = CountWindow::new(130);
+        let b = ThreadBlock::new(0);
         for i in 0..260 {
-            w.record(i % 2 == 0, false);
+            w.record(&b, 0, i % 2 == 0, false);
         }
         assert_eq!(w.counts().calls, 130);
         assert_eq!(w.counts().failures, 65);
+    }
+
+    #[test]
+    fn interleaved_threads_claim_bigger_batches_and_one_thread_stays_exact() {
+        let w = CountWindow::new(160); // batches of up to 10
+        let (a, b) = (ThreadBlock::new(0), ThreadBlock::new(0));
+        for _ in 0..50 {
+            w.record(&a, 0, false, false);
+            w.record(&b, 0, false, false);
+        }
+        assert!(a.claim_batch.load(Relaxed) > 1 && b.claim_batch.load(Relaxed) > 1);
+        // One thread alone again: its claims become contiguous and shrink back to one slot.
+        for _ in 0..40 {
+            w.record(&a, 0, true, false);
+        }
+        assert_eq!(a.claim_batch.load(Relaxed), 1);
+        // A new closed period starts from a fresh claim.
+        w.clear();
+        w.record(&a, 1, true, false);
+        assert_eq!(
+            w.counts(),
+            Counts {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
     }
 
     #[test]
