@@ -10,6 +10,8 @@ use crate::{ConfigError, Name};
 pub(crate) const MAX_COUNT_WINDOW: u32 = 1 << 24;
 /// The most buckets a time window may have.
 pub(crate) const MAX_BUCKETS: u32 = 1024;
+/// Times are kept as nanoseconds in a u64 (584 years): durations stay far below that.
+const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Builds a [`CircuitBreaker`]; every value is checked once, in [`build`](Builder::build).
 ///
@@ -352,8 +354,8 @@ impl Builder {
                         None => n.min(10),
                     },
                     WindowSpec::Time { length, buckets } => {
-                        if length.is_zero() {
-                            return err("time_window", &length, "a length above zero");
+                        if length.is_zero() || length > TEN_YEARS {
+                            return err("time_window", &length, "a length from 1ns to ten years");
                         }
                         if buckets == 0 || buckets > MAX_BUCKETS {
                             return err("time_window", &buckets, "1 to 1024 buckets");
@@ -390,9 +392,7 @@ impl Builder {
         if self.open_for.is_zero() {
             return err("open_for", &self.open_for, "a duration above zero");
         }
-        // Deadlines are kept as nanoseconds in a u64: keep open periods far below 584 years.
-        let ten_years = Duration::from_secs(10 * 365 * 24 * 3600);
-        if self.open_for > ten_years {
+        if self.open_for > TEN_YEARS {
             return err("open_for", &self.open_for, "at most ten years");
         }
         if let Some(growth) = self.growth {
@@ -403,7 +403,7 @@ impl Builder {
                     "a finite factor of at least 1",
                 );
             }
-            if growth.max < self.open_for || growth.max > ten_years {
+            if growth.max < self.open_for || growth.max > TEN_YEARS {
                 return err(
                     "open_for_growth",
                     &growth.max,
@@ -488,6 +488,7 @@ mod tests {
             (b().count_window(5).minimum_calls(6), "minimum_calls"),
             (b().minimum_calls(0), "minimum_calls"),
             (b().time_window(Duration::ZERO, 4), "time_window"),
+            (b().time_window(Duration::MAX, 4), "time_window"),
             (b().time_window(Duration::from_secs(1), 0), "time_window"),
             (b().time_window(Duration::from_secs(1), 2000), "time_window"),
             (b().time_window(Duration::from_nanos(3), 4), "time_window"),

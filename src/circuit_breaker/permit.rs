@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::core::Core;
 use super::local;
-use super::state::Admission;
+use super::state::{Admission, State};
 use crate::classify::Outcome;
 
 /// Leave to make one call through a breaker, from [`CircuitBreaker::try_acquire`]. Tell it
@@ -45,6 +45,21 @@ impl Permit {
             breaker_id: core.id,
             admission: Some(admission),
             started: core.config.slower_than().map(|_| core.now()),
+        }
+    }
+
+    /// Whether the state this permit was given in still holds (a service may hold a permit
+    /// from `poll_ready` while the breaker moves on).
+    #[inline]
+    pub(crate) fn is_current(&self, core: &Core) -> bool {
+        let (state, generation) = core.state.state();
+        match self.admission {
+            Some(Admission::Closed { generation: g }) => (state, generation) == (State::Closed, g),
+            Some(Admission::Trial { generation: g, .. }) => {
+                (state, generation) == (State::HalfOpen, g)
+            }
+            Some(Admission::Passthrough) => state == State::Disabled,
+            None => false,
         }
     }
 

@@ -140,8 +140,13 @@ where
     type Future = ResponseFuture<S::Future, C, Req>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // A refusal is cheap to make again, and the breaker may have moved on since.
-        if !matches!(self.decision, Some(Ok(_))) {
+        // Decide again unless we hold a permit that is still good: a refusal is cheap to make
+        // again, and a permit from an earlier state (the breaker tripped while the inner
+        // service was pending) must not let a request through an open breaker. Dropping it
+        // counts it as cancelled and gives back a trial permit.
+        let core = self.breaker.core();
+        if !matches!(&self.decision, Some(Ok(permit)) if permit.is_current(core)) {
+            self.decision = None;
             self.decision = Some(self.breaker.admit_uncounted());
         }
         if let Some(Err(_)) = self.decision {
@@ -167,13 +172,18 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         // Without `poll_ready` first the caller broke tower's contract; stay transparent and
         // decide now rather than panic.
-        let decision = self
-            .decision
-            .take()
-            .unwrap_or_else(|| self.breaker.admit_uncounted());
+        let core = self.breaker.core();
+        let decision = match self.decision.take() {
+            Some(Ok(permit)) if !permit.is_current(core) => {
+                drop(permit);
+                self.breaker.admit_uncounted()
+            }
+            Some(decision) => decision,
+            None => self.breaker.admit_uncounted(),
+        };
         match decision {
             Ok(mut permit) => {
-                permit.restart_clock(self.breaker.core());
+                permit.restart_clock(core);
                 let future = self.inner.call(request);
                 ResponseFuture::called(future, permit, self.classifier.clone())
             }

@@ -174,6 +174,10 @@ pub trait AtomicWord: Send + Sync {
         success: Ordering,
         failure: Ordering,
     ) -> Result<u64, u64>;
+    /// Let another thread run while waiting for it (`std::thread::yield_now`).
+    fn yield_now() {
+        std::thread::yield_now()
+    }
 }
 
 impl AtomicWord for AtomicU64 {
@@ -205,6 +209,9 @@ impl AtomicWord for loom::sync::atomic::AtomicU64 {
     }
     fn compare_exchange(&self, c: u64, n: u64, s: Ordering, f: Ordering) -> Result<u64, u64> {
         loom::sync::atomic::AtomicU64::compare_exchange(self, c, n, s, f)
+    }
+    fn yield_now() {
+        loom::thread::yield_now()
     }
 }
 
@@ -375,19 +382,15 @@ impl<A: AtomicWord> StateWord<A> {
         .is_some()
     }
 
-    /// Count one successful trial of `generation`.
+    /// Count one successful trial of `generation`. Exactly one success of an episode, the
+    /// one that makes the count equal to `threshold`, is told to close the breaker.
     pub fn trial_success(&self, generation: u32, threshold: u32) -> TrialResult {
         let mut reached = false;
         let counted = self.update_episode(generation, |w| {
-            reached = w.successes + 1 >= threshold;
-            if reached {
-                // Leave the word alone: the close itself is a transition with its own CAS.
-                w
-            } else {
-                Word {
-                    successes: w.successes + 1,
-                    ..w
-                }
+            reached = w.successes + 1 == threshold;
+            Word {
+                successes: (w.successes + 1).min(MAX_PERMITS),
+                ..w
             }
         });
         match counted {
@@ -423,8 +426,7 @@ impl<A: AtomicWord> StateWord<A> {
 
     fn publish_deadline(&self, generation: u32, deadline: u64) {
         self.open_until.store(deadline, Ordering::Release);
-        // Only an operator's transition can move the word on meanwhile; then the CAS finds a
-        // new generation and leaves it alone.
+        // Nothing moves the word on while it is pending (`force` waits), so this finds it.
         self.update_episode_in(State::Open, generation, |w| Word {
             pending: false,
             ..w
@@ -434,8 +436,25 @@ impl<A: AtomicWord> StateWord<A> {
     /// Operator action: go to `to` (forced-open, disabled or closed) from whatever state, as a
     /// new generation. Returns the state it left, or `None` if it was already there.
     pub fn force(&self, to: State) -> Option<State> {
-        self.transition(|w| (w.state != to).then(|| w.next(to)))
-            .map(|w| w.state)
+        let mut bits = self.word.load(Ordering::Acquire);
+        loop {
+            let w = Word::decode(bits);
+            if w.pending {
+                // A trip's winner is between its transition and the publication of its
+                // deadline: moving the word on now would let its late store of `open_until`
+                // land in a later open period. It is a few instructions away; let it finish.
+                A::yield_now();
+                bits = self.word.load(Ordering::Acquire);
+                continue;
+            }
+            if w.state == to {
+                return None;
+            }
+            match self.cas(bits, w.next(to).encode()) {
+                Ok(()) => return Some(w.state),
+                Err(actual) => bits = actual,
+            }
+        }
     }
 
     /// CAS loop for one transition: `next` sees the current word and says where to go, or

@@ -53,6 +53,7 @@ impl Window {
             }) => Window::Time(TimeWindow {
                 bucket_nanos: (length.as_nanos() / u128::from(*buckets)) as u64,
                 buckets: u64::from(*buckets),
+                clears: AtomicU64::new(0),
             }),
         }
     }
@@ -62,8 +63,11 @@ impl Window {
         match self {
             Window::Consecutive(c) => c.run.store(0, Relaxed),
             Window::Count(c) => c.clear(),
-            // Buckets are tagged with the closed period's generation: a new one starts empty.
-            Window::Time(_) => {}
+            // Buckets are tagged with the closed period's generation and the number of
+            // clears: a new period, or a reset of this one, starts empty.
+            Window::Time(t) => {
+                t.clears.fetch_add(1, Relaxed);
+            }
         }
     }
 }
@@ -104,6 +108,9 @@ pub(crate) struct CountWindow {
     cursor: CachePadded,
     failed: Box<[AtomicU64]>,
     slow: Box<[AtomicU64]>,
+    /// Bumped by every `clear` and part of every claim's tag, so slots claimed before a clear
+    /// are void even when the generation stays (a reset of a closed breaker).
+    clears: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -119,7 +126,13 @@ impl CountWindow {
             cursor: CachePadded::default(),
             failed: (0..words).map(|_| AtomicU64::new(0)).collect(),
             slow: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            clears: AtomicU64::new(0),
         }
+    }
+
+    /// What a claim of closed period `generation` is tagged with, since the last clear.
+    fn claim_tag(&self, generation: u32) -> u64 {
+        u64::from(generation) | self.clears.load(Relaxed) << 32
     }
 
     /// Put one outcome of closed period `generation` in the ring, over the oldest, in a slot
@@ -127,12 +140,13 @@ impl CountWindow {
     #[inline]
     pub(crate) fn record(&self, block: &ThreadBlock, generation: u32, failed: bool, slow: bool) {
         let next = block.claim_next.load(Relaxed);
+        let tag = self.claim_tag(generation);
         let slot = if next < block.claim_end.load(Relaxed)
-            && block.claim_generation.load(Relaxed) == u64::from(generation)
+            && block.claim_generation.load(Relaxed) == tag
         {
             next
         } else {
-            self.claim(block, generation)
+            self.claim(block, tag)
         };
         block.claim_next.store(slot + 1, Relaxed);
         let slot = slot % self.size;
@@ -144,16 +158,16 @@ impl CountWindow {
     /// Claim the next slots for this thread; returns the first. Only `block`'s own thread
     /// calls this, so its claim fields are written with plain stores.
     #[cold]
-    fn claim(&self, block: &ThreadBlock, generation: u32) -> u64 {
+    fn claim(&self, block: &ThreadBlock, tag: u64) -> u64 {
         let batch = block.claim_batch.load(Relaxed).clamp(1, self.max_batch);
         let start = self.cursor.0.fetch_add(batch, Relaxed);
-        let same_period = block.claim_generation.load(Relaxed) == u64::from(generation);
+        let same_period = block.claim_generation.load(Relaxed) == tag;
         let contended = same_period && start != block.claim_end.load(Relaxed);
         let next_batch = if contended { batch * 2 } else { batch / 2 };
         block
             .claim_batch
             .store(next_batch.clamp(1, self.max_batch), Relaxed);
-        block.claim_generation.store(u64::from(generation), Relaxed);
+        block.claim_generation.store(tag, Relaxed);
         block.claim_end.store(start + batch, Relaxed);
         start
     }
@@ -176,6 +190,7 @@ impl CountWindow {
             w.store(0, Relaxed);
         }
         self.cursor.0.store(0, Relaxed);
+        self.clears.fetch_add(1, Relaxed);
     }
 }
 
@@ -198,6 +213,8 @@ fn set_bit(word: &AtomicU64, bit: u64, on: bool) {
 pub(crate) struct TimeWindow {
     pub(crate) bucket_nanos: u64,
     pub(crate) buckets: u64,
+    /// Bumped by every `clear` (part of the bucket tags).
+    pub(crate) clears: AtomicU64,
 }
 
 impl TimeWindow {
@@ -218,7 +235,7 @@ impl TimeWindow {
     ) {
         let epoch = self.epoch(now);
         let bucket = &block.buckets[(epoch % self.buckets) as usize];
-        let tag = tag(generation);
+        let tag = self.tag(generation);
         if bucket.tag.load(Relaxed) != tag || bucket.epoch.load(Relaxed) != epoch {
             // Only this thread writes this bucket: reset it, hiding it from readers meanwhile.
             bucket.tag.store(0, Relaxed);
@@ -242,7 +259,7 @@ impl TimeWindow {
     pub(crate) fn counts(&self, blocks: &[Arc<ThreadBlock>], generation: u32, now: u64) -> Counts {
         let newest = self.epoch(now);
         let oldest = newest.saturating_sub(self.buckets - 1);
-        let tag = tag(generation);
+        let tag = self.tag(generation);
         let mut counts = Counts::default();
         for bucket in blocks.iter().flat_map(|b| b.buckets.iter()) {
             let epoch = bucket.epoch.load(Relaxed);
@@ -256,8 +273,12 @@ impl TimeWindow {
     }
 }
 
-fn tag(generation: u32) -> u64 {
-    u64::from(generation) << 32 | 1
+impl TimeWindow {
+    /// The tag of buckets of closed period `generation` since the last clear: never 0 (the
+    /// tag of a bucket being reset).
+    fn tag(&self, generation: u32) -> u64 {
+        u64::from(generation) << 32 | (self.clears.load(Relaxed) & 0x7fff_ffff) << 1 | 1
+    }
 }
 
 #[cfg(test)]
@@ -323,6 +344,7 @@ mod tests {
         let w = TimeWindow {
             bucket_nanos: 10,
             buckets: 3,
+            clears: AtomicU64::new(0),
         };
         let block = Arc::new(ThreadBlock::new(3));
         w.record(&block, 0, 0, true, false);
