@@ -63,6 +63,12 @@ impl Permit {
         }
     }
 
+    /// Forget a permit that was never used and whose state is over (see `is_current`): it
+    /// has no trial permit to give back, and it counts nowhere (not even as cancelled).
+    pub(crate) fn void(mut self) {
+        self.admission = None;
+    }
+
     /// Restart the slow-call stopwatch (a service layer admits in `poll_ready` but sends the
     /// request in `call`).
     pub(crate) fn restart_clock(&mut self, core: &Core) {

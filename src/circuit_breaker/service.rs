@@ -142,12 +142,17 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // Decide again unless we hold a permit that is still good: a refusal is cheap to make
         // again, and a permit from an earlier state (the breaker tripped while the inner
-        // service was pending) must not let a request through an open breaker. Dropping it
-        // counts it as cancelled and gives back a trial permit.
+        // service was pending) must not let a request through an open breaker. Such a permit
+        // was never used and its generation is over (nothing to give back): it is voided
+        // without a count, so the request is counted once, by the new decision.
         let core = self.breaker.core();
-        if !matches!(&self.decision, Some(Ok(permit)) if permit.is_current(core)) {
-            self.decision = None;
-            self.decision = Some(self.breaker.admit_uncounted());
+        match self.decision.take() {
+            Some(Ok(permit)) if permit.is_current(core) => self.decision = Some(Ok(permit)),
+            Some(Ok(stale)) => {
+                stale.void();
+                self.decision = Some(self.breaker.admit_uncounted());
+            }
+            _ => self.decision = Some(self.breaker.admit_uncounted()),
         }
         if let Some(Err(_)) = self.decision {
             return Poll::Ready(Ok(()));
@@ -172,15 +177,14 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         // Without `poll_ready` first the caller broke tower's contract; stay transparent and
         // decide now rather than panic.
+        // `poll_ready` has just decided: a trip between it and this call is no different from
+        // one just after the call, whose outcome then counts as stale. Not checking again
+        // keeps the closed path at one load of the state word.
         let core = self.breaker.core();
-        let decision = match self.decision.take() {
-            Some(Ok(permit)) if !permit.is_current(core) => {
-                drop(permit);
-                self.breaker.admit_uncounted()
-            }
-            Some(decision) => decision,
-            None => self.breaker.admit_uncounted(),
-        };
+        let decision = self
+            .decision
+            .take()
+            .unwrap_or_else(|| self.breaker.admit_uncounted());
         match decision {
             Ok(mut permit) => {
                 permit.restart_clock(core);
