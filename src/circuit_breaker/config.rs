@@ -104,6 +104,7 @@ pub(crate) struct Config {
 
 impl Config {
     /// The slow-call threshold, if a slow-call rule is on (only then is a call timed).
+    #[inline]
     pub(crate) fn slower_than(&self) -> Option<Duration> {
         match self.rule {
             Rule::Rate(RateRule {

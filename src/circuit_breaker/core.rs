@@ -13,15 +13,14 @@ use super::config::{Config, RateRule, Rule};
 use super::events::Transition;
 use super::local::{bump, ThreadBlock};
 use super::snapshot::{Snapshot, Totals, WindowCounts};
-use super::state::{Admission, Refusal, State, StateWord, TrialResult};
+use super::state::{Admission, Refusal, State, StateWord, Ticket, TrialResult};
 use super::window::{Counts, Window};
 use crate::classify::Outcome;
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
 #[derive(Debug)]
 pub(crate) struct Core {
-    pub(crate) id: u64,
+    /// Unique among live breakers; carried in every permit's ticket.
+    pub(crate) id: u32,
     pub(crate) config: Config,
     pub(crate) state: StateWord,
     /// Time zero of this breaker's clock: all times below are nanoseconds since it.
@@ -42,10 +41,10 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(config: Config) -> Core {
+    pub(crate) fn new(config: Config, id: u32) -> Core {
         let window = Window::new(&config.rule);
         Core {
-            id: NEXT_ID.fetch_add(1, Relaxed),
+            id,
             config,
             state: StateWord::new(),
             origin: Instant::now(),
@@ -92,18 +91,19 @@ impl Core {
 
     /// Admit or refuse one call. Reads the clock only when open.
     #[inline]
-    pub(crate) fn acquire(&self) -> Result<Admission, Refusal> {
-        let admission = self
+    pub(crate) fn acquire(&self) -> Result<Ticket, Refusal> {
+        let ticket = self
             .state
-            .acquire(self.config.half_open_permits, || self.now())?;
+            .admit(self.config.half_open_permits, || self.now())?
+            .with_breaker(self.id);
         if let Admission::Trial {
             generation,
             opened_half: true,
-        } = admission
+        } = ticket.admission()
         {
             self.announce(State::Open, State::HalfOpen, generation);
         }
-        Ok(admission)
+        Ok(ticket)
     }
 
     /// Record the end of an admitted call. `elapsed` is given only when a slow-call rule
@@ -112,7 +112,7 @@ impl Core {
     pub(crate) fn record(
         &self,
         block: &ThreadBlock,
-        admission: Admission,
+        ticket: Ticket,
         outcome: Outcome,
         elapsed: Option<Duration>,
     ) {
@@ -128,7 +128,7 @@ impl Core {
         if slow {
             bump(&block.slow, 1);
         }
-        match admission {
+        match ticket.admission() {
             Admission::Passthrough => {}
             Admission::Closed { generation } => {
                 if outcome != Outcome::Ignored {
@@ -155,8 +155,8 @@ impl Core {
     #[inline]
     fn record_closed(&self, block: &ThreadBlock, generation: u32, failed: bool, slow: bool) {
         let current = || self.state.state() == (State::Closed, generation);
-        match (&self.window, self.config.rule) {
-            (Window::Consecutive(run), Rule::ConsecutiveFailures(threshold)) => {
+        match (&self.window, &self.config.rule) {
+            (Window::Consecutive(run), &Rule::ConsecutiveFailures(threshold)) => {
                 if !failed {
                     // A healthy call over a healthy breaker: one load, no write.
                     if run.run() != 0 && current() {
@@ -172,7 +172,7 @@ impl Core {
                 }
                 window.record(block, generation, failed, slow);
                 if failed || slow {
-                    self.maybe_trip(generation, &rule, window.counts());
+                    self.maybe_trip(generation, rule, window.counts());
                 }
             }
             (Window::Time(window), Rule::Rate(rule)) => {
@@ -183,7 +183,7 @@ impl Core {
                 window.record(block, generation, now, failed, slow);
                 if failed || slow {
                     let counts = window.counts(&self.blocks.lock(), generation, now);
-                    self.maybe_trip(generation, &rule, counts);
+                    self.maybe_trip(generation, rule, counts);
                 }
             }
             _ => unreachable!("the window is built from the rule"),
@@ -206,13 +206,14 @@ impl Core {
 
     /// Record that an admitted call was dropped before it finished: it counts neither way,
     /// and a trial gives its permit back.
-    pub(crate) fn cancel(&self, block: &ThreadBlock, admission: Admission) {
+    pub(crate) fn cancel(&self, block: &ThreadBlock, ticket: Ticket) {
         bump(&block.cancelled, 1);
-        if let Admission::Trial { generation, .. } = admission {
+        if let Admission::Trial { generation, .. } = ticket.admission() {
             self.state.release_permit(generation);
         }
     }
 
+    #[inline]
     pub(crate) fn count_rejection(&self, block: &ThreadBlock) {
         bump(&block.rejected, 1);
     }

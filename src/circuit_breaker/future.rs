@@ -32,30 +32,43 @@ pin_project! {
     /// ```
     pub struct ResponseFuture<F, C, Req> {
         #[pin]
-        inner: Option<F>,
-        // Taken when the outcome is recorded; dropped with the future means cancelled.
-        permit: Option<Permit>,
-        classifier: Option<C>,
-        rejected: Option<Rejected<Req>>,
+        kind: Kind<F, C, Req>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, C, Req> {
+        Called {
+            #[pin]
+            inner: F,
+            // Taken when the outcome is recorded; dropped with the future means cancelled.
+            permit: Option<Permit>,
+            classifier: C,
+        },
+        Rejected {
+            // Taken when the error is handed out.
+            rejected: Option<Rejected<Req>>,
+        },
     }
 }
 
 impl<F, C, Req> ResponseFuture<F, C, Req> {
     pub(crate) fn called(inner: F, permit: Permit, classifier: C) -> Self {
         ResponseFuture {
-            inner: Some(inner),
-            permit: Some(permit),
-            classifier: Some(classifier),
-            rejected: None,
+            kind: Kind::Called {
+                inner,
+                permit: Some(permit),
+                classifier,
+            },
         }
     }
 
     pub(crate) fn rejected(rejected: Rejected<Req>) -> Self {
         ResponseFuture {
-            inner: None,
-            permit: None,
-            classifier: None,
-            rejected: Some(rejected),
+            kind: Kind::Rejected {
+                rejected: Some(rejected),
+            },
         }
     }
 }
@@ -67,25 +80,35 @@ where
 {
     type Output = Result<T, Error<E, Req>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Some(inner) = this.inner.as_pin_mut() else {
-            let rejected = this.rejected.take().expect("polled after completion");
-            return Poll::Ready(Err(Error::Rejected(rejected)));
-        };
-        let result = ready!(inner.poll(cx));
-        if let (Some(permit), Some(classifier)) = (this.permit.take(), this.classifier.as_ref()) {
-            permit.record(classifier.classify(&result));
+        match self.project().kind.project() {
+            KindProj::Called {
+                inner,
+                permit,
+                classifier,
+            } => {
+                let result = ready!(inner.poll(cx));
+                if let Some(permit) = permit.take() {
+                    permit.record(classifier.classify(&result));
+                }
+                Poll::Ready(result.map_err(Error::Inner))
+            }
+            KindProj::Rejected { rejected } => {
+                let rejected = rejected.take().expect("polled after completion");
+                Poll::Ready(Err(Error::Rejected(rejected)))
+            }
         }
-        Poll::Ready(result.map_err(Error::Inner))
     }
 }
 
 impl<F, C, Req> std::fmt::Debug for ResponseFuture<F, C, Req> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture")
-            .field("rejected", &self.rejected.is_some())
-            .field("in_flight", &self.permit.is_some())
-            .finish()
+        let kind = match &self.kind {
+            Kind::Called { permit, .. } if permit.is_some() => "in flight",
+            Kind::Called { .. } => "done",
+            Kind::Rejected { .. } => "rejected",
+        };
+        f.debug_tuple("ResponseFuture").field(&kind).finish()
     }
 }

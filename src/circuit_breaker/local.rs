@@ -19,12 +19,13 @@
 //!   are evicted the next time the thread misses its cache.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
 use super::core::Core;
+use super::state::MAX_BREAKER_ID;
 
 /// Counters of one thread for one breaker. Aligned to keep threads off each other's lines.
 #[derive(Debug, Default)]
@@ -86,13 +87,29 @@ thread_local! {
 /// breaker yet. Locked only on such a cache miss (once per thread and breaker).
 static REGISTRY: Mutex<Vec<Weak<Core>>> = Mutex::new(Vec::new());
 
-pub(crate) fn register(core: &Arc<Core>) {
+/// Build a breaker with an id no live breaker has, and register it. Ids are 29 bits (they
+/// ride in each permit's ticket); after 2^29 breakers they wrap, skipping live ones.
+pub(crate) fn register(make: impl FnOnce(u32) -> Core) -> Arc<Core> {
+    static NEXT_ID: AtomicU32 = AtomicU32::new(1);
     let mut registry = REGISTRY.lock();
     registry.retain(|weak| weak.strong_count() > 0);
-    registry.push(Arc::downgrade(core));
+    let in_use = |id: u32| {
+        registry
+            .iter()
+            .any(|w| w.upgrade().is_some_and(|c| c.id == id))
+    };
+    let id = loop {
+        let id = NEXT_ID.fetch_add(1, Relaxed) & MAX_BREAKER_ID;
+        if id != 0 && !in_use(id) {
+            break id;
+        }
+    };
+    let core = Arc::new(make(id));
+    registry.push(Arc::downgrade(&core));
+    core
 }
 
-fn find_registered(id: u64) -> Option<Arc<Core>> {
+fn find_registered(id: u32) -> Option<Arc<Core>> {
     REGISTRY
         .lock()
         .iter()
@@ -120,7 +137,7 @@ pub(crate) fn with_block<R>(core: &Arc<Core>, f: impl FnOnce(&ThreadBlock) -> R)
 /// Run `f` with the breaker `id` and this thread's block for it; `None` if that breaker no
 /// longer exists (then there is nobody left to tell).
 #[inline]
-pub(crate) fn with_core<R>(id: u64, f: impl FnOnce(&Core, &ThreadBlock) -> R) -> Option<R> {
+pub(crate) fn with_core<R>(id: u32, f: impl FnOnce(&Core, &ThreadBlock) -> R) -> Option<R> {
     let mut f = Some(f);
     let hit = LOCAL.try_with(|cell| {
         let entries = cell.try_borrow().ok()?;

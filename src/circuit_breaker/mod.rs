@@ -88,7 +88,7 @@ pub use self::service::CircuitBreakerService;
 pub use self::snapshot::{Snapshot, Totals, WindowCounts};
 pub use self::state::State;
 #[doc(hidden)]
-pub use self::state::{Admission, AtomicWord, Refusal, StateWord, TrialResult};
+pub use self::state::{Admission, AtomicWord, Refusal, StateWord, Ticket, TrialResult};
 
 use self::config::Config;
 use self::core::Core;
@@ -143,13 +143,13 @@ impl CircuitBreaker {
     }
 
     fn from_config(config: Config) -> Self {
-        let core = Arc::new(Core::new(config));
-        local::register(&core);
+        let core = local::register(|id| Core::new(config, id));
         CircuitBreaker {
             handle: Arc::new(Handle { core }),
         }
     }
 
+    #[inline]
     pub(crate) fn core(&self) -> &Arc<Core> {
         &self.handle.core
     }
@@ -170,6 +170,7 @@ impl CircuitBreaker {
     /// # use breakwater::circuit_breaker::{CircuitBreaker, State};
     /// assert_eq!(CircuitBreaker::builder("db").build().unwrap().state(), State::Closed);
     /// ```
+    #[inline]
     pub fn state(&self) -> State {
         self.core().state.state().0
     }
@@ -264,22 +265,22 @@ impl CircuitBreaker {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit, Rejected> {
-        self.admit_uncounted()
-            .inspect_err(|_| self.count_rejection())
+        self.decide().map_err(|refusal| {
+            self.count_rejection();
+            self.rejection(refusal)
+        })
     }
 
-    /// Admit without counting a rejection (the service counts it when it hands it out).
+    /// Admit, or say why not, without counting a rejection (the service counts it when it
+    /// hands one out).
     #[inline]
-    pub(crate) fn admit_uncounted(&self) -> Result<Permit, Rejected> {
+    pub(crate) fn decide(&self) -> Result<Permit, Refusal> {
         let core = self.core();
-        match core.acquire() {
-            Ok(admission) => Ok(Permit::new(core, admission)),
-            Err(refusal) => Err(self.rejection(refusal)),
-        }
+        core.acquire().map(|ticket| Permit::new(core, ticket))
     }
 
     #[cold]
-    fn rejection(&self, refusal: Refusal) -> Rejected {
+    pub(crate) fn rejection(&self, refusal: Refusal) -> Rejected {
         let core = self.core();
         let (state, retry_at) = match refusal {
             Refusal::Open(until) => (State::Open, until.map(|u| core.instant(u))),
@@ -289,6 +290,7 @@ impl CircuitBreaker {
         Rejected::new(core.config.name.clone(), state, retry_at)
     }
 
+    #[inline]
     pub(crate) fn count_rejection(&self) {
         let core = self.core();
         local::with_block(core, |block| core.count_rejection(block));

@@ -4,7 +4,7 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use super::{CircuitBreaker, Error, Permit, Rejected, ResponseFuture};
+use super::{CircuitBreaker, Error, Permit, Refusal, ResponseFuture};
 use crate::classify::Classify;
 
 /// A service behind a circuit breaker; made by [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
@@ -32,9 +32,19 @@ pub struct CircuitBreakerService<S, C> {
     inner: S,
     breaker: CircuitBreaker,
     classifier: C,
-    /// Set by `poll_ready`, taken by `call`: the breaker's answer for the next request. A
-    /// permit held here is given back (as cancelled) if the service is dropped unused.
-    decision: Option<Result<Permit, Rejected>>,
+    /// Set by `poll_ready`, taken by `call`: the breaker's answer for the next request.
+    decision: Option<Decision>,
+}
+
+/// What `poll_ready` decided for the next request.
+enum Decision {
+    /// Closed: nothing is reserved; `call` takes its ticket when the request is sent.
+    Closed,
+    /// A half-open trial permit (or a disabled breaker's pass), reserved in `poll_ready`;
+    /// given back (as cancelled) if the service is dropped unused.
+    Held(Permit),
+    /// Refused; `call` turns this (small) reason into the `Rejected` error.
+    Refused(Refusal),
 }
 
 impl<S, C> CircuitBreakerService<S, C> {
@@ -139,22 +149,33 @@ where
     type Error = Error<S::Error, Req>;
     type Future = ResponseFuture<S::Future, C, Req>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // Decide again unless we hold a permit that is still good: a refusal is cheap to make
-        // again, and a permit from an earlier state (the breaker tripped while the inner
-        // service was pending) must not let a request through an open breaker. Such a permit
-        // was never used and its generation is over (nothing to give back): it is voided
-        // without a count, so the request is counted once, by the new decision.
         let core = self.breaker.core();
+        // Decide again unless we hold a permit that is still good: the closed check and a
+        // refusal are cheap to make again, and a permit from an earlier state (the breaker
+        // tripped while the inner service was pending) must not let a request through an
+        // open breaker. Such a permit was never used and its generation is over (nothing to
+        // give back): it is voided without a count, so the request is counted once.
         match self.decision.take() {
-            Some(Ok(permit)) if permit.is_current(core) => self.decision = Some(Ok(permit)),
-            Some(Ok(stale)) => {
-                stale.void();
-                self.decision = Some(self.breaker.admit_uncounted());
+            Some(Decision::Held(permit)) if permit.is_current(core) => {
+                self.decision = Some(Decision::Held(permit));
             }
-            _ => self.decision = Some(self.breaker.admit_uncounted()),
+            held => {
+                if let Some(Decision::Held(stale)) = held {
+                    stale.void();
+                }
+                self.decision = Some(if core.state.is_closed() {
+                    Decision::Closed
+                } else {
+                    match self.breaker.decide() {
+                        Ok(permit) => Decision::Held(permit),
+                        Err(refusal) => Decision::Refused(refusal),
+                    }
+                });
+            }
         }
-        if let Some(Err(_)) = self.decision {
+        if let Some(Decision::Refused(_)) = self.decision {
             return Poll::Ready(Ok(()));
         }
         match self.inner.poll_ready(cx) {
@@ -163,8 +184,14 @@ where
             Poll::Ready(Err(e)) => {
                 // The dependency failed before a request could be sent: that is its outcome.
                 let result: Result<S::Response, S::Error> = Err(e);
-                if let Some(Ok(permit)) = self.decision.take() {
-                    permit.record(self.classifier.classify(&result));
+                let outcome = self.classifier.classify(&result);
+                match self.decision.take() {
+                    Some(Decision::Held(permit)) => permit.record(outcome),
+                    _ => {
+                        if let Ok(permit) = self.breaker.decide() {
+                            permit.record(outcome);
+                        }
+                    }
                 }
                 let Err(e) = result else {
                     unreachable!("built as Err above")
@@ -174,25 +201,24 @@ where
         }
     }
 
+    #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        // Without `poll_ready` first the caller broke tower's contract; stay transparent and
-        // decide now rather than panic.
-        // `poll_ready` has just decided: a trip between it and this call is no different from
-        // one just after the call, whose outcome then counts as stale. Not checking again
-        // keeps the closed path at one load of the state word.
-        let core = self.breaker.core();
-        let decision = self
-            .decision
-            .take()
-            .unwrap_or_else(|| self.breaker.admit_uncounted());
+        // Closed (or no `poll_ready` first, against tower's contract: stay transparent and
+        // decide now rather than panic): the ticket is taken as the request is sent.
+        let decision = match self.decision.take() {
+            Some(Decision::Held(permit)) => Ok(permit),
+            Some(Decision::Refused(refusal)) => Err(refusal),
+            Some(Decision::Closed) | None => self.breaker.decide(),
+        };
         match decision {
             Ok(mut permit) => {
-                permit.restart_clock(core);
+                permit.restart_clock(self.breaker.core());
                 let future = self.inner.call(request);
                 ResponseFuture::called(future, permit, self.classifier.clone())
             }
-            Err(rejected) => {
+            Err(refusal) => {
                 self.breaker.count_rejection();
+                let rejected = self.breaker.rejection(refusal);
                 ResponseFuture::rejected(rejected.with_request(request))
             }
         }

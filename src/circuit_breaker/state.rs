@@ -25,6 +25,7 @@
 //! word is the only synchronisation point of the breaker, and it is touched on transitions
 //! and half-open trials only, never written on the closed path.
 
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The state a circuit breaker is in.
@@ -88,6 +89,7 @@ impl State {
         }
     }
 
+    #[inline]
     fn from_bits(bits: u64) -> State {
         match bits & STATE_MASK {
             0 => State::Closed,
@@ -126,6 +128,7 @@ pub(crate) struct Word {
 }
 
 impl Word {
+    #[inline]
     fn decode(bits: u64) -> Word {
         Word {
             state: State::from_bits(bits),
@@ -235,6 +238,78 @@ pub enum Admission {
     Passthrough,
 }
 
+/// An [`Admission`] packed in one non-zero word, as the hot path carries it: a tag byte
+/// and a `u32` built in memory and read back as one word stall the CPU's store forwarding,
+/// which cost more than the whole closed path; one `u64` stays in a register.
+///
+/// Layout: bits 0..3 kind (1 closed, 2 trial, 3 trial that opened half-open, 4 passthrough),
+/// bits 3..32 free for the owner (the breaker's id, see `with_breaker`), bits 32..64
+/// generation.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(NonZeroU64);
+
+const KIND_CLOSED: u64 = 1;
+const KIND_TRIAL: u64 = 2;
+const KIND_OPENED_HALF: u64 = 3;
+const KIND_PASSTHROUGH: u64 = 4;
+const BREAKER_MASK: u64 = ((1 << 29) - 1) << 3;
+/// Breaker ids fit in the ticket's free bits.
+pub(crate) const MAX_BREAKER_ID: u32 = (1 << 29) - 1;
+
+impl Ticket {
+    #[inline]
+    fn pack(kind: u64, generation: u32) -> Ticket {
+        match NonZeroU64::new(kind | u64::from(generation) << GEN_SHIFT) {
+            Some(bits) => Ticket(bits),
+            None => unreachable!("every kind is non-zero"),
+        }
+    }
+
+    #[inline]
+    fn closed(generation: u32) -> Ticket {
+        Ticket::pack(KIND_CLOSED, generation)
+    }
+
+    /// The same ticket carrying `id` (up to 29 bits) in its free bits.
+    #[inline]
+    pub(crate) fn with_breaker(self, id: u32) -> Ticket {
+        debug_assert!(id < 1 << 29);
+        let bits = self.0.get() & !BREAKER_MASK | u64::from(id) << 3 & BREAKER_MASK;
+        Ticket(NonZeroU64::new(bits).unwrap_or(self.0))
+    }
+
+    /// The id stored by [`with_breaker`](Self::with_breaker).
+    #[inline]
+    pub(crate) fn breaker(self) -> u32 {
+        ((self.0.get() & BREAKER_MASK) >> 3) as u32
+    }
+
+    /// The generation the call started in (0 for passthrough).
+    #[inline]
+    pub fn generation(self) -> u32 {
+        (self.0.get() >> GEN_SHIFT) as u32
+    }
+
+    /// The unpacked view.
+    #[inline]
+    pub fn admission(self) -> Admission {
+        let generation = self.generation();
+        match self.0.get() & 0b111 {
+            KIND_CLOSED => Admission::Closed { generation },
+            KIND_TRIAL => Admission::Trial {
+                generation,
+                opened_half: false,
+            },
+            KIND_OPENED_HALF => Admission::Trial {
+                generation,
+                opened_half: true,
+            },
+            _ => Admission::Passthrough,
+        }
+    }
+}
+
 /// Why [`StateWord::acquire`] refused a call.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,11 +362,19 @@ impl<A: AtomicWord> StateWord<A> {
     }
 
     /// The decoded word as it is now.
+    #[inline]
     pub(crate) fn load(&self) -> Word {
         Word::decode(self.word.load(Ordering::Acquire))
     }
 
+    /// True while closed (one load; the closed path's whole check).
+    #[inline]
+    pub fn is_closed(&self) -> bool {
+        self.word.load(Ordering::Acquire) & STATE_MASK == 0
+    }
+
     /// The current state and generation.
+    #[inline]
     pub fn state(&self) -> (State, u32) {
         let w = self.load();
         (w.state, w.generation)
@@ -313,34 +396,34 @@ impl<A: AtomicWord> StateWord<A> {
     /// the open period is over); the closed path is one load.
     #[inline]
     pub fn acquire(&self, permits: u32, now: impl FnOnce() -> u64) -> Result<Admission, Refusal> {
+        self.admit(permits, now).map(Ticket::admission)
+    }
+
+    /// [`acquire`](Self::acquire), answering with a packed [`Ticket`].
+    #[inline]
+    pub fn admit(&self, permits: u32, now: impl FnOnce() -> u64) -> Result<Ticket, Refusal> {
         let bits = self.word.load(Ordering::Acquire);
         // The closed path: state bits zero means closed; nothing else to look at.
         if bits & STATE_MASK == 0 {
-            return Ok(Admission::Closed {
-                generation: (bits >> GEN_SHIFT) as u32,
-            });
+            return Ok(Ticket::closed((bits >> GEN_SHIFT) as u32));
         }
-        self.acquire_slow(bits, permits, now)
+        self.admit_slow(bits, permits, now)
     }
 
     #[cold]
-    fn acquire_slow(
+    fn admit_slow(
         &self,
         mut bits: u64,
         permits: u32,
         now: impl FnOnce() -> u64,
-    ) -> Result<Admission, Refusal> {
+    ) -> Result<Ticket, Refusal> {
         let mut now = Some(now);
         let mut now_value = None;
         loop {
             let w = Word::decode(bits);
             let next = match w.state {
-                State::Closed => {
-                    return Ok(Admission::Closed {
-                        generation: w.generation,
-                    })
-                }
-                State::Disabled => return Ok(Admission::Passthrough),
+                State::Closed => return Ok(Ticket::closed(w.generation)),
+                State::Disabled => return Ok(Ticket::pack(KIND_PASSTHROUGH, 0)),
                 State::ForcedOpen => return Err(Refusal::ForcedOpen),
                 State::Open if w.pending => return Err(Refusal::Open(None)),
                 State::Open => {
@@ -362,10 +445,12 @@ impl<A: AtomicWord> StateWord<A> {
             };
             match self.cas(bits, next.encode()) {
                 Ok(()) => {
-                    return Ok(Admission::Trial {
-                        generation: next.generation,
-                        opened_half: w.state == State::Open,
-                    })
+                    let kind = if w.state == State::Open {
+                        KIND_OPENED_HALF
+                    } else {
+                        KIND_TRIAL
+                    };
+                    return Ok(Ticket::pack(kind, next.generation));
                 }
                 Err(actual) => bits = actual,
             }

@@ -93,6 +93,7 @@ impl Consecutive {
         self.run.fetch_add(1, Relaxed).saturating_add(1)
     }
 
+    #[inline]
     pub(crate) fn run(&self) -> u32 {
         self.run.load(Relaxed)
     }
