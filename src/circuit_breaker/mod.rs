@@ -58,9 +58,10 @@
 //!
 //! # Cost
 //! The closed-path call reads one atomic word, takes no lock, allocates nothing and writes
-//! only counters private to its thread; a success under the consecutive rule writes nothing
-//! shared. Locks and clock reads happen on transitions (and, for time windows and slow-call
-//! rules, where the rule needs the time). See the README for measurements.
+//! counters private to its thread; a success under the consecutive rule writes nothing
+//! shared, and the count window one shared cursor. The clock is read on transitions, while
+//! open (to see whether the open period is over), and by time windows and slow-call rules.
+//! See the README for measurements.
 
 mod call;
 mod config;
