@@ -533,3 +533,88 @@ fn a_late_publisher_never_overwrites_a_newer_deadline() {
         }
     });
 }
+
+#[test]
+fn an_open_period_is_armed_once_and_a_disarm_races_acquires_safely() {
+    model(|| {
+        let w = open_word(10);
+        // Two threads arm the same period; a third is the timer firing after the deadline.
+        let armers: Vec<_> = (0..2)
+            .map(|_| {
+                let w = w.clone();
+                thread::spawn(move || w.arm(1))
+            })
+            .collect();
+        let timer = {
+            let w = w.clone();
+            thread::spawn(move || w.disarm(1))
+        };
+        // A caller past the deadline: while armed it is refused (with the deadline), never
+        // admitted early in any other way; once disarmed it may go half-open.
+        let seen = w.acquire(1, || 20);
+        let armed_by: usize = armers
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum();
+        timer.join().unwrap();
+        // Refused past the deadline only because the period was armed; an arm after the
+        // caller opened half finds a new generation and fails.
+        assert!(armed_by <= 2);
+        if seen.is_err() {
+            assert!(
+                armed_by >= 1,
+                "refused past the deadline without being armed"
+            );
+        }
+        match seen {
+            Err(Refusal::Open(Some(10))) => {}
+            Ok(Admission::Trial {
+                generation: 2,
+                opened_half: true,
+            }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        // Whatever the interleaving, the word can always be disarmed and then opens half
+        // (unless it already did).
+        w.disarm(1);
+        let after = w.acquire(1, || 20);
+        assert!(
+            matches!(
+                after,
+                Ok(Admission::Trial { .. }) | Err(Refusal::HalfOpenFull)
+            ),
+            "{after:?}"
+        );
+    });
+}
+
+#[test]
+fn an_old_timer_never_disarms_a_newer_open_period() {
+    model(|| {
+        let w = open_word(10);
+        assert!(w.arm(1));
+        // The period ends early by an operator, and the breaker trips again.
+        let operator = {
+            let w = w.clone();
+            thread::spawn(move || {
+                w.force(State::Closed);
+            })
+        };
+        let old_timer = {
+            let w = w.clone();
+            thread::spawn(move || w.disarm(1))
+        };
+        operator.join().unwrap();
+        old_timer.join().unwrap();
+        let (state, generation) = w.state();
+        assert_eq!((state, generation), (State::Closed, 2));
+        assert_eq!(w.trip(2, 50), Some(State::Closed));
+        assert!(w.arm(3));
+        w.disarm(1); // a stale timer
+        assert_eq!(
+            w.acquire(1, || 60),
+            Err(Refusal::Open(Some(50))),
+            "still armed"
+        );
+    });
+}

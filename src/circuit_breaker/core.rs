@@ -17,6 +17,9 @@ use super::state::{Admission, Refusal, State, StateWord, Ticket, TrialResult};
 use super::window::{Counts, Window};
 use crate::classify::Outcome;
 
+/// Rejections one thread sees in one open period before it arms a timer to end the period.
+const ARM_AFTER_REJECTIONS: u64 = 64;
+
 #[derive(Debug)]
 pub(crate) struct Core {
     /// Unique among live breakers; carried in every permit's ticket.
@@ -213,9 +216,54 @@ impl Core {
         }
     }
 
+    /// Count a rejection handed to a caller. A thread that keeps being rejected by the same
+    /// open period arms a timer to end it, so that later rejections need not read the clock
+    /// (a read costs more than the rest of a rejection). A quiet breaker never arms one and
+    /// reads the clock on its few calls instead.
     #[inline]
-    pub(crate) fn count_rejection(&self, block: &ThreadBlock) {
+    pub(crate) fn count_rejection(self: &Arc<Self>, block: &ThreadBlock, refusal: Refusal) {
         bump(&block.rejected, 1);
+        if let Refusal::Open(Some(until)) = refusal {
+            let (state, generation) = self.state.state();
+            if state != State::Open {
+                return;
+            }
+            let generation = u64::from(generation);
+            if block.open_generation.load(Relaxed) != generation {
+                block.open_generation.store(generation, Relaxed);
+                block.open_rejections.store(0, Relaxed);
+            }
+            bump(&block.open_rejections, 1);
+            if block.open_rejections.load(Relaxed) == ARM_AFTER_REJECTIONS {
+                self.arm_timer(generation as u32, until);
+            }
+        }
+    }
+
+    /// Arm the open period of `generation` and start a timer that disarms it at `until`.
+    /// Without a tokio runtime nothing is armed: rejections go on reading the clock.
+    #[cold]
+    fn arm_timer(self: &Arc<Self>, generation: u32, until: u64) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !self.state.arm(generation) {
+            return;
+        }
+        // Disarms when the timer ends, and also if the task is dropped unfinished (runtime
+        // shut down, or no time driver): an armed breaker must never outlive its timer.
+        struct Disarm(Arc<Core>, u32);
+        impl Drop for Disarm {
+            fn drop(&mut self) {
+                self.0.state.disarm(self.1);
+            }
+        }
+        let disarm = Disarm(self.clone(), generation);
+        let deadline = self.instant(until);
+        runtime.spawn(async move {
+            let _disarm = disarm;
+            tokio::time::sleep_until(deadline).await;
+        });
     }
 
     /// Open the breaker if it is still in `from` at `generation`.

@@ -45,6 +45,10 @@ pub(crate) struct ThreadBlock {
     pub(crate) claim_end: AtomicU64,
     pub(crate) claim_batch: AtomicU64,
     pub(crate) claim_generation: AtomicU64,
+    /// Rejections this thread counted in the open period of `open_generation` (to decide
+    /// when a timer should end that period; see `Core::count_rejection`).
+    pub(crate) open_generation: AtomicU64,
+    pub(crate) open_rejections: AtomicU64,
 }
 
 /// One slice of a time window, as seen by one thread.

@@ -59,8 +59,10 @@
 //! # Cost
 //! The closed-path call reads one atomic word, takes no lock, allocates nothing and writes
 //! counters private to its thread; a success under the consecutive rule writes nothing
-//! shared, and the count window one shared cursor. The clock is read on transitions, while
-//! open (to see whether the open period is over), and by time windows and slow-call rules.
+//! shared, and the count window one shared cursor. The clock is read on transitions, by time
+//! windows and slow-call rules, and while open to see whether the open period is over; once
+//! a thread has been rejected 64 times in one open period, a tokio timer (when a runtime is
+//! there) ends the period instead and rejections stop reading the clock.
 //! See the README for measurements.
 
 mod call;
@@ -267,7 +269,7 @@ impl CircuitBreaker {
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit, Rejected> {
         self.decide().map_err(|refusal| {
-            self.count_rejection();
+            self.count_rejection(refusal);
             self.rejection(refusal)
         })
     }
@@ -292,9 +294,9 @@ impl CircuitBreaker {
     }
 
     #[inline]
-    pub(crate) fn count_rejection(&self) {
+    pub(crate) fn count_rejection(&self, refusal: Refusal) {
         let core = self.core();
-        local::with_block(core, |block| core.count_rejection(block));
+        local::with_block(core, |block| core.count_rejection(block, refusal));
     }
 
     /// A tower layer that puts this breaker in front of a service, counting every `Err` as

@@ -217,7 +217,7 @@ where
                 ResponseFuture::called(future, permit, self.classifier.clone())
             }
             Err(refusal) => {
-                self.breaker.count_rejection();
+                self.breaker.count_rejection(refusal);
                 let rejected = self.breaker.rejection(refusal);
                 ResponseFuture::rejected(rejected.with_request(request))
             }

@@ -7,6 +7,8 @@
 //! bit   3      deadline pending: just tripped, `open_until` not yet published
 //! bits  4..17  trial permits issued in this half-open episode (13 bits)
 //! bits 17..30  trial successes in this half-open episode (13 bits)
+//! bit  30      armed (open only): a timer will clear it when the open period ends, so until
+//!              then a rejection need not read the clock
 //! bits 32..64  generation: +1 on every transition, so a stale outcome can be told apart
 //! ```
 //!
@@ -109,6 +111,7 @@ impl std::fmt::Display for State {
 
 const STATE_MASK: u64 = 0b111;
 const PENDING: u64 = 1 << 3;
+const ARMED: u64 = 1 << 30;
 const ISSUED_SHIFT: u32 = 4;
 const SUCCESS_SHIFT: u32 = 17;
 const COUNT_MASK: u64 = (1 << 13) - 1;
@@ -122,6 +125,7 @@ pub(crate) const MAX_PERMITS: u32 = COUNT_MASK as u32;
 pub(crate) struct Word {
     pub(crate) state: State,
     pub(crate) pending: bool,
+    pub(crate) armed: bool,
     pub(crate) issued: u32,
     pub(crate) successes: u32,
     pub(crate) generation: u32,
@@ -133,6 +137,7 @@ impl Word {
         Word {
             state: State::from_bits(bits),
             pending: bits & PENDING != 0,
+            armed: bits & ARMED != 0,
             issued: ((bits >> ISSUED_SHIFT) & COUNT_MASK) as u32,
             successes: ((bits >> SUCCESS_SHIFT) & COUNT_MASK) as u32,
             generation: (bits >> GEN_SHIFT) as u32,
@@ -142,6 +147,7 @@ impl Word {
     fn encode(self) -> u64 {
         self.state as u64
             | if self.pending { PENDING } else { 0 }
+            | if self.armed { ARMED } else { 0 }
             | (u64::from(self.issued) & COUNT_MASK) << ISSUED_SHIFT
             | (u64::from(self.successes) & COUNT_MASK) << SUCCESS_SHIFT
             | u64::from(self.generation) << GEN_SHIFT
@@ -152,6 +158,7 @@ impl Word {
         Word {
             state,
             pending: false,
+            armed: false,
             issued: 0,
             successes: 0,
             generation: self.generation.wrapping_add(1),
@@ -426,6 +433,10 @@ impl<A: AtomicWord> StateWord<A> {
                 State::Disabled => return Ok(Ticket::pack(KIND_PASSTHROUGH, 0)),
                 State::ForcedOpen => return Err(Refusal::ForcedOpen),
                 State::Open if w.pending => return Err(Refusal::Open(None)),
+                // A timer ends this open period: no need to read the clock.
+                State::Open if w.armed => {
+                    return Err(Refusal::Open(Some(self.open_until.load(Ordering::Acquire))))
+                }
                 State::Open => {
                     let until = self.open_until.load(Ordering::Acquire);
                     let t = *now_value.get_or_insert_with(|| (now.take().expect("read once"))());
@@ -518,6 +529,27 @@ impl<A: AtomicWord> StateWord<A> {
         });
     }
 
+    /// Mark the open period of `generation` as ended by a timer (see the layout). True if
+    /// this caller armed it; the caller must then make sure [`disarm`](Self::disarm) runs at
+    /// the deadline.
+    pub fn arm(&self, generation: u32) -> bool {
+        let mut armed_now = false;
+        self.update_episode_in(State::Open, generation, |w| {
+            armed_now = !w.pending && !w.armed;
+            Word {
+                armed: w.armed || !w.pending,
+                ..w
+            }
+        });
+        armed_now
+    }
+
+    /// The open period of `generation` is over (or its timer is gone): rejections read the
+    /// clock again, and the next call after the deadline goes half-open.
+    pub fn disarm(&self, generation: u32) {
+        self.update_episode_in(State::Open, generation, |w| Word { armed: false, ..w });
+    }
+
     /// Operator action: go to `to` (forced-open, disabled or closed) from whatever state, as a
     /// new generation. Returns the state it left, or `None` if it was already there.
     pub fn force(&self, to: State) -> Option<State> {
@@ -593,6 +625,7 @@ mod tests {
         let w = Word {
             state: State::HalfOpen,
             pending: true,
+            armed: true,
             issued: MAX_PERMITS,
             successes: 77,
             generation: u32::MAX,
@@ -665,6 +698,24 @@ mod tests {
         assert_eq!(w.trip(generation, 50), Some(State::HalfOpen));
         assert_eq!(w.open_until(), Some(50));
         assert_eq!(w.acquire(1, || 20), Err(Refusal::Open(Some(50))));
+    }
+
+    #[test]
+    fn an_armed_open_period_rejects_without_the_clock_until_disarmed() {
+        let w = word();
+        w.trip(0, 100);
+        assert!(w.arm(1));
+        assert!(!w.arm(1), "armed once");
+        assert_eq!(
+            w.acquire(1, || panic!("armed: no clock")),
+            Err(Refusal::Open(Some(100)))
+        );
+        w.disarm(1);
+        assert!(matches!(w.acquire(1, || 100), Ok(Admission::Trial { .. })));
+        assert!(
+            !w.arm(1),
+            "a later generation cannot be armed by an old timer"
+        );
     }
 
     #[test]
