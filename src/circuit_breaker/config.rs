@@ -160,7 +160,9 @@ impl Builder {
     }
 
     /// Open when the share of failures in the window reaches `rate`, in (0, 1]
-    /// (default 0.5 once any rate setting is used).
+    /// (default 0.5 once any rate setting is used). The rate is checked when a failure (or,
+    /// with [`slow_calls`](Self::slow_calls), a slow call) is recorded: a breaker opens on a
+    /// bad outcome, never on a success.
     ///
     /// ```
     /// # use breakwater::circuit_breaker::CircuitBreaker;

@@ -166,17 +166,15 @@ pub(crate) fn with_core<R>(id: u32, f: impl FnOnce(&Core, &ThreadBlock) -> R) ->
 fn miss<R>(core: Arc<Core>, f: impl FnOnce(&Core, &ThreadBlock) -> R) -> R {
     let block = Arc::new(ThreadBlock::new(core.buckets()));
     core.blocks.lock().push(block.clone());
-    let cached = LOCAL.try_with(|cell| {
-        let Ok(mut entries) = cell.try_borrow_mut() else {
-            return false;
-        };
-        entries.retain(|e| e.core.is_alive());
-        entries.push(Entry {
-            core: core.clone(),
-            block: block.clone(),
-        });
-        true
+    // Not cached (thread exiting, or the cache borrowed): the block still counts, once.
+    let _ = LOCAL.try_with(|cell| {
+        if let Ok(mut entries) = cell.try_borrow_mut() {
+            entries.retain(|e| e.core.is_alive());
+            entries.push(Entry {
+                core: core.clone(),
+                block: block.clone(),
+            });
+        }
     });
-    let _ = cached;
     f(&core, &block)
 }
