@@ -5,7 +5,7 @@
 //!
 //! - [`circuit_breaker`]: stop calling a dependency that keeps failing, fail fast while it
 //!   recovers, test it with a few trial calls, close again. Lock-light: the closed-path call
-//!   reads one atomic word, takes no lock and allocates nothing.
+//!   only loads the shared state word, takes no lock and allocates nothing.
 //! - [`classify`]: which outcomes count as failures.
 //!
 //! Retry, timeout, bulkhead, fallback and Prometheus metrics are on the way (see the

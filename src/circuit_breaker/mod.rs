@@ -57,7 +57,8 @@
 //! neither way and gives back its half-open permit.
 //!
 //! # Cost
-//! The closed-path call reads one atomic word, takes no lock, allocates nothing and writes
+//! The closed-path call only loads the shared state word (never writes it), takes no lock,
+//! allocates nothing and writes
 //! counters private to its thread; a success under the consecutive rule writes nothing
 //! shared, and the count window one shared cursor. The clock is read on transitions, by time
 //! windows and slow-call rules, and while open to see whether the open period is over; once
