@@ -49,10 +49,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 
+pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod classify;
 mod config_error;
+mod error;
 mod name;
+pub mod retry;
+pub mod timeout;
 
 pub use config_error::ConfigError;
+pub use error::{Error, ErrorKind};
 pub use name::Name;

@@ -1,12 +1,13 @@
 //! The response future of a breaker's service.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::{Error, Permit, Rejected};
+use super::{ErrorShape, Permit, Rejected, Wrap};
 use crate::classify::Classify;
 
 pin_project! {
@@ -30,9 +31,10 @@ pin_project! {
     /// assert_eq!(breaker.snapshot().totals.cancelled, 1);
     /// # }
     /// ```
-    pub struct ResponseFuture<F, C, Req> {
+    pub struct ResponseFuture<F, C, Req, Shape = Wrap> {
         #[pin]
         kind: Kind<F, C, Req>,
+        shape: PhantomData<fn() -> Shape>,
     }
 }
 
@@ -53,7 +55,7 @@ pin_project! {
     }
 }
 
-impl<F, C, Req> ResponseFuture<F, C, Req> {
+impl<F, C, Req, Shape> ResponseFuture<F, C, Req, Shape> {
     pub(crate) fn called(inner: F, permit: Permit, classifier: C) -> Self {
         ResponseFuture {
             kind: Kind::Called {
@@ -61,6 +63,7 @@ impl<F, C, Req> ResponseFuture<F, C, Req> {
                 permit: Some(permit),
                 classifier,
             },
+            shape: PhantomData,
         }
     }
 
@@ -69,16 +72,18 @@ impl<F, C, Req> ResponseFuture<F, C, Req> {
             kind: Kind::Rejected {
                 rejected: Some(rejected),
             },
+            shape: PhantomData,
         }
     }
 }
 
-impl<F, C, Req, T, E> Future for ResponseFuture<F, C, Req>
+impl<F, C, Req, T, E, Shape> Future for ResponseFuture<F, C, Req, Shape>
 where
     F: Future<Output = Result<T, E>>,
     C: Classify<T, E>,
+    Shape: ErrorShape<E, Req>,
 {
-    type Output = Result<T, Error<E, Req>>;
+    type Output = Result<T, Shape::Error>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -90,19 +95,20 @@ where
             } => {
                 let result = ready!(inner.poll(cx));
                 if let Some(permit) = permit.take() {
-                    permit.record(classifier.classify(&result));
+                    let timed_out = result.as_ref().is_err_and(Shape::timed_out);
+                    permit.record_as(classifier.classify(&result), timed_out);
                 }
-                Poll::Ready(result.map_err(Error::Inner))
+                Poll::Ready(result.map_err(Shape::inner))
             }
             KindProj::Rejected { rejected } => {
                 let rejected = rejected.take().expect("polled after completion");
-                Poll::Ready(Err(Error::Rejected(rejected)))
+                Poll::Ready(Err(Shape::rejected(rejected)))
             }
         }
     }
 }
 
-impl<F, C, Req> std::fmt::Debug for ResponseFuture<F, C, Req> {
+impl<F, C, Req, Shape> std::fmt::Debug for ResponseFuture<F, C, Req, Shape> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
             Kind::Called { permit, .. } if permit.is_some() => "in flight",

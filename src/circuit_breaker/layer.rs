@@ -2,7 +2,9 @@
 
 use tower_layer::Layer;
 
-use super::{CircuitBreaker, CircuitBreakerService};
+use std::marker::PhantomData;
+
+use super::{CircuitBreaker, CircuitBreakerService, Flat, Wrap};
 
 /// Wraps services in a [`CircuitBreakerService`] that shares one breaker: made by
 /// [`CircuitBreaker::layer`] or [`CircuitBreaker::layer_with`].
@@ -18,10 +20,21 @@ use super::{CircuitBreaker, CircuitBreakerService};
 /// breaker.force_open();
 /// assert!(a.breaker().try_acquire().is_err() && b.breaker().try_acquire().is_err());
 /// ```
-#[derive(Debug, Clone)]
-pub struct CircuitBreakerLayer<C> {
+#[derive(Debug)]
+pub struct CircuitBreakerLayer<C, Shape = Wrap> {
     breaker: CircuitBreaker,
     classifier: C,
+    shape: PhantomData<fn() -> Shape>,
+}
+
+impl<C: Clone, Shape> Clone for CircuitBreakerLayer<C, Shape> {
+    fn clone(&self) -> Self {
+        CircuitBreakerLayer {
+            breaker: self.breaker.clone(),
+            classifier: self.classifier.clone(),
+            shape: PhantomData,
+        }
+    }
 }
 
 impl<C> CircuitBreakerLayer<C> {
@@ -29,14 +42,45 @@ impl<C> CircuitBreakerLayer<C> {
         CircuitBreakerLayer {
             breaker,
             classifier,
+            shape: PhantomData,
+        }
+    }
+
+    /// The same layer for a service that already fails with
+    /// [`breakwater::Error<E, Req>`](crate::Error) (below it sit a timeout or a bulkhead):
+    /// the breaker's refusal goes into that same error type instead of wrapping it, and a
+    /// timeout from below counts as a slow call as well as a failure. See [`Flat`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breakwater::circuit_breaker::CircuitBreaker;
+    /// use breakwater::timeout::Elapsed;
+    /// use breakwater::Error;
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let breaker = CircuitBreaker::builder("db").consecutive_failures(1).build().unwrap();
+    /// let svc = breaker.layer().flat().layer(service_fn(|()| async {
+    ///     Err::<(), Error<&str>>(Elapsed::new("db", Duration::from_secs(1), Duration::from_secs(1)).into())
+    /// }));
+    /// assert!(svc.clone().oneshot(()).await.unwrap_err().is_timeout());
+    /// assert!(svc.oneshot(()).await.unwrap_err().is_rejected());
+    /// # }
+    /// ```
+    pub fn flat(self) -> CircuitBreakerLayer<C, Flat> {
+        CircuitBreakerLayer {
+            breaker: self.breaker,
+            classifier: self.classifier,
+            shape: PhantomData,
         }
     }
 }
 
-impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
-    type Service = CircuitBreakerService<S, C>;
+impl<S, C: Clone, Shape> Layer<S> for CircuitBreakerLayer<C, Shape> {
+    type Service = CircuitBreakerService<S, C, Shape>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CircuitBreakerService::new(inner, self.breaker.clone(), self.classifier.clone())
+        CircuitBreakerService::with_shape(inner, self.breaker.clone(), self.classifier.clone())
     }
 }

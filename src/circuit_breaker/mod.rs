@@ -76,6 +76,7 @@ mod layer;
 mod local;
 mod permit;
 mod service;
+mod shape;
 mod snapshot;
 mod state;
 mod window;
@@ -89,6 +90,7 @@ pub use self::future::ResponseFuture;
 pub use self::layer::CircuitBreakerLayer;
 pub use self::permit::Permit;
 pub use self::service::CircuitBreakerService;
+pub use self::shape::{ErrorShape, Flat, Wrap};
 pub use self::snapshot::{Snapshot, Totals, WindowCounts};
 pub use self::state::State;
 #[doc(hidden)]

@@ -135,14 +135,23 @@ impl Permit {
     /// assert_eq!(breaker.snapshot().totals.failures, 1);
     /// ```
     #[inline]
-    pub fn record(mut self, outcome: Outcome) {
+    pub fn record(self, outcome: Outcome) {
+        self.record_as(outcome, false)
+    }
+
+    /// Record `outcome`; `timed_out` (a timeout below the breaker gave up on the call) makes
+    /// it a slow call whatever the slow-call threshold, without reading the clock.
+    #[inline]
+    pub(crate) fn record_as(mut self, outcome: Outcome, timed_out: bool) {
         let Some(ticket) = self.ticket.take() else {
             return;
         };
         let started = self.started;
         local::with_core(ticket.breaker(), |core, block| {
-            let elapsed = (started != NOT_TIMED)
-                .then(|| Duration::from_nanos(core.now().saturating_sub(started)));
+            let elapsed = (started != NOT_TIMED).then(|| match timed_out {
+                true => Duration::MAX,
+                false => Duration::from_nanos(core.now().saturating_sub(started)),
+            });
             core.record(block, ticket, outcome, elapsed);
         });
     }

@@ -4,16 +4,22 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use super::{CircuitBreaker, Error, Permit, Refusal, ResponseFuture};
+use std::marker::PhantomData;
+
+use super::{CircuitBreaker, ErrorShape, Permit, Refusal, ResponseFuture, Wrap};
 use crate::classify::Classify;
 
 /// A service behind a circuit breaker; made by [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
 ///
 /// The breaker decides in `poll_ready`, *before* polling the inner service: an open breaker
 /// answers `Ready` at once without waiting on a sick dependency, and `call` then returns a
-/// future that fails with [`Error::Rejected`] carrying the request (an error from `poll_ready`
+/// future that fails with [`Error::Rejected`](super::Error::Rejected) carrying the request (an error from `poll_ready`
 /// would be final for tower, as `Buffer` shows). A closed breaker polls the inner service and
 /// passes its readiness on.
+///
+/// `Shape` says how errors are reported: [`Wrap`] (the default) wraps the inner error in
+/// [`circuit_breaker::Error`](super::Error); [`Flat`](super::Flat) reports into an inner
+/// [`breakwater::Error`](crate::Error).
 ///
 /// ```
 /// use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
@@ -28,12 +34,13 @@ use crate::classify::Classify;
 /// assert_eq!(svc.oneshot(21).await.unwrap(), 42);
 /// # }
 /// ```
-pub struct CircuitBreakerService<S, C> {
+pub struct CircuitBreakerService<S, C, Shape = Wrap> {
     inner: S,
     breaker: CircuitBreaker,
     classifier: C,
     /// Set by `poll_ready`, taken by `call`: the breaker's answer for the next request.
     decision: Option<Decision>,
+    shape: PhantomData<fn() -> Shape>,
 }
 
 /// What `poll_ready` decided for the next request.
@@ -58,11 +65,18 @@ impl<S, C> CircuitBreakerService<S, C> {
     /// # let _ = svc;
     /// ```
     pub fn new(inner: S, breaker: CircuitBreaker, classifier: C) -> Self {
+        Self::with_shape(inner, breaker, classifier)
+    }
+}
+
+impl<S, C, Shape> CircuitBreakerService<S, C, Shape> {
+    pub(crate) fn with_shape(inner: S, breaker: CircuitBreaker, classifier: C) -> Self {
         CircuitBreakerService {
             inner,
             breaker,
             classifier,
             decision: None,
+            shape: PhantomData,
         }
     }
 
@@ -121,9 +135,9 @@ impl<S, C> CircuitBreakerService<S, C> {
 }
 
 /// A clone shares the breaker but not the readiness of the original (tower's rule).
-impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
+impl<S: Clone, C: Clone, Shape> Clone for CircuitBreakerService<S, C, Shape> {
     fn clone(&self) -> Self {
-        CircuitBreakerService::new(
+        CircuitBreakerService::with_shape(
             self.inner.clone(),
             self.breaker.clone(),
             self.classifier.clone(),
@@ -131,7 +145,7 @@ impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
     }
 }
 
-impl<S: std::fmt::Debug, C> std::fmt::Debug for CircuitBreakerService<S, C> {
+impl<S: std::fmt::Debug, C, Shape> std::fmt::Debug for CircuitBreakerService<S, C, Shape> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CircuitBreakerService")
             .field("inner", &self.inner)
@@ -140,14 +154,15 @@ impl<S: std::fmt::Debug, C> std::fmt::Debug for CircuitBreakerService<S, C> {
     }
 }
 
-impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
+impl<S, C, Req, Shape> Service<Req> for CircuitBreakerService<S, C, Shape>
 where
     S: Service<Req>,
     C: Classify<S::Response, S::Error> + Clone,
+    Shape: ErrorShape<S::Error, Req>,
 {
     type Response = S::Response;
-    type Error = Error<S::Error, Req>;
-    type Future = ResponseFuture<S::Future, C, Req>;
+    type Error = Shape::Error;
+    type Future = ResponseFuture<S::Future, C, Req, Shape>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -185,18 +200,18 @@ where
                 // The dependency failed before a request could be sent: that is its outcome.
                 let result: Result<S::Response, S::Error> = Err(e);
                 let outcome = self.classifier.classify(&result);
-                match self.decision.take() {
-                    Some(Decision::Held(permit)) => permit.record(outcome),
-                    _ => {
-                        if let Ok(permit) = self.breaker.decide() {
-                            permit.record(outcome);
-                        }
-                    }
-                }
                 let Err(e) = result else {
                     unreachable!("built as Err above")
                 };
-                Poll::Ready(Err(Error::Inner(e)))
+                let timed_out = Shape::timed_out(&e);
+                let permit = match self.decision.take() {
+                    Some(Decision::Held(permit)) => Some(permit),
+                    _ => self.breaker.decide().ok(),
+                };
+                if let Some(permit) = permit {
+                    permit.record_as(outcome, timed_out);
+                }
+                Poll::Ready(Err(Shape::inner(e)))
             }
         }
     }

@@ -1,0 +1,5 @@
+//! Retries with backoff, jitter and a shared budget. (Being built: see the CHANGELOG.)
+
+mod error;
+
+pub use error::RetriesExhausted;

@@ -1,0 +1,5 @@
+//! Per-attempt time limits. (Being built: see the CHANGELOG.)
+
+mod error;
+
+pub use error::Elapsed;
