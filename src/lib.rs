@@ -54,6 +54,7 @@ pub mod circuit_breaker;
 pub mod classify;
 mod config_error;
 mod error;
+pub mod fallback;
 mod name;
 pub mod retry;
 pub mod timeout;

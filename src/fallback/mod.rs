@@ -1,0 +1,72 @@
+//! Answer instead of failing: run your own async function when a call is refused or fails.
+//!
+//! # When to use it
+//! Put a fallback outermost, above the breaker (and retry), when there is a degraded answer
+//! that is better than an error: accept the order now and queue the payment for later, serve
+//! a cached price, return an empty recommendation list.
+//!
+//! By default the fallback runs only for the two **refusals**, where breakwater knows the
+//! request was never sent: an open breaker ([`ErrorKind::Rejected`]) and a full bulkhead
+//! ([`ErrorKind::BulkheadFull`]). The unsent request is handed to your function, so it needs
+//! no `Req: Clone`. Add timeouts or inner failures with [`Fallback::on`] only when it is safe
+//! to answer for a call that may have reached the dependency (a timed-out payment may have
+//! been charged), or choose with any predicate ([`Fallback::when`]). Every run is counted
+//! ([`Fallback::count`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use breakwater::circuit_breaker::CircuitBreaker;
+//! use breakwater::fallback::Fallback;
+//! use breakwater::Error;
+//! use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+//!
+//! #[derive(Debug, PartialEq)]
+//! enum Order { Charged(u64), PendingPayment(u64) }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let breaker = CircuitBreaker::builder("payments").build().unwrap();
+//! let (queue_tx, mut queue_rx) = tokio::sync::mpsc::unbounded_channel();
+//!
+//! // Deferred payment: when payments are refused, accept the order and queue it.
+//! let fallback = Fallback::new("payments", move |error: Error<std::io::Error, u64>, order: Option<u64>| {
+//!     let queue_tx = queue_tx.clone();
+//!     async move {
+//!         let order = order.ok_or(error)?;
+//!         queue_tx.send(order).expect("queue open");
+//!         Ok(Order::PendingPayment(order))
+//!     }
+//! });
+//!
+//! let checkout = ServiceBuilder::new()
+//!     .layer(fallback.layer())
+//!     .layer(breaker.layer().flat())
+//!     .map_err(Error::Inner)
+//!     .service(service_fn(|order: u64| async move { Ok::<_, std::io::Error>(Order::Charged(order)) }));
+//!
+//! assert_eq!(checkout.clone().oneshot(1).await.unwrap(), Order::Charged(1));
+//! breaker.force_open();
+//! assert_eq!(checkout.oneshot(2).await.unwrap(), Order::PendingPayment(2));
+//! assert_eq!(queue_rx.recv().await, Some(2));
+//! assert_eq!(fallback.count(), 1);
+//! # }
+//! ```
+//!
+//! [`ErrorKind::Rejected`]: crate::ErrorKind::Rejected
+//! [`ErrorKind::BulkheadFull`]: crate::ErrorKind::BulkheadFull
+
+mod copy;
+mod future;
+mod handle;
+mod handler;
+mod layer;
+mod predicate;
+mod service;
+
+pub use copy::{CloneRequest, CopyRequest, NoCopy};
+pub use future::ResponseFuture;
+pub use handle::Fallback;
+pub use handler::Handler;
+pub use layer::FallbackLayer;
+pub use predicate::{Kinds, Predicate};
+pub use service::FallbackService;
