@@ -55,6 +55,8 @@ pub mod classify;
 mod config_error;
 mod error;
 pub mod fallback;
+#[cfg(feature = "http")]
+pub mod http;
 mod name;
 pub mod retry;
 pub mod timeout;

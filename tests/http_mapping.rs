@@ -1,0 +1,58 @@
+//! The HTTP mapping of breakwater's errors (feature `http`).
+#![cfg(feature = "http")]
+
+use std::time::Duration;
+
+use breakwater::bulkhead::BulkheadFull;
+use breakwater::circuit_breaker::CircuitBreaker;
+use breakwater::retry::RetriesExhausted;
+use breakwater::timeout::Elapsed;
+use breakwater::Error;
+use http::header::RETRY_AFTER;
+use http::StatusCode;
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_is_a_503_with_retry_after_rounded_up() {
+    let breaker = CircuitBreaker::builder("payments")
+        .consecutive_failures(1)
+        .open_for(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    breaker.try_acquire().unwrap().failure();
+    tokio::time::advance(Duration::from_millis(10_500)).await;
+    let error: Error<&str> = breaker.try_acquire().unwrap_err().into();
+    let response: http::Response<String> = error.to_response();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.headers()[RETRY_AFTER],
+        "20",
+        "19.5 s left, rounded up"
+    );
+    assert!(response
+        .body()
+        .starts_with("circuit 'payments' is open; retry after 19.500s"));
+}
+
+#[test]
+fn each_error_kind_has_its_status() {
+    let limit = Duration::from_secs(1);
+    let timeout: Error<&str> = Elapsed::new("db", limit, limit).into();
+    let full: Error<&str> = BulkheadFull::new("db", 4, None).into();
+    let inner: Error<&str> = Error::Inner("boom");
+    let gave_up: Error<&str> =
+        RetriesExhausted::new("db", 3, false, Elapsed::new("db", limit, limit).into()).into();
+
+    assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(inner.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        gave_up.status(),
+        StatusCode::GATEWAY_TIMEOUT,
+        "the last attempt's status"
+    );
+    let too_many: http::Response<String> = full.to_response_with(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(too_many.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(too_many.headers().get(RETRY_AFTER).is_none());
+    let response: http::Response<String> = inner.to_response();
+    assert_eq!(response.body(), "boom");
+}
