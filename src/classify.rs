@@ -89,3 +89,33 @@ where
         self(result)
     }
 }
+
+/// The default classifier of a breaker in a [`Resilience`](crate::Resilience) stack, where
+/// the inner service fails with [`breakwater::Error`](crate::Error): the dependency's own
+/// errors and timeouts are failures; a full bulkhead is ignored, because it is this caller's
+/// own limit speaking, not the dependency (it would otherwise trip the breaker on a burst of
+/// our own traffic).
+///
+/// ```
+/// use breakwater::bulkhead::BulkheadFull;
+/// use breakwater::classify::{Classify, DependencyFailures, Outcome};
+/// use breakwater::Error;
+///
+/// let full: Result<(), Error<&str>> = Err(BulkheadFull::new("db", 4, None).into());
+/// assert_eq!(DependencyFailures.classify(&full), Outcome::Ignored);
+/// assert_eq!(DependencyFailures.classify(&Err::<(), Error<&str>>(Error::Inner("down"))), Outcome::Failure);
+/// assert_eq!(DependencyFailures.classify(&Ok::<(), Error<&str>>(())), Outcome::Success);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DependencyFailures;
+
+impl<Resp, E, Req> Classify<Resp, crate::Error<E, Req>> for DependencyFailures {
+    #[inline]
+    fn classify(&self, result: &Result<Resp, crate::Error<E, Req>>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(crate::Error::BulkheadFull(_)) => Outcome::Ignored,
+            Err(_) => Outcome::Failure,
+        }
+    }
+}

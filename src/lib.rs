@@ -52,15 +52,18 @@
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod classify;
+mod compose;
 mod config_error;
 mod error;
 pub mod fallback;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod lift;
 mod name;
 pub mod retry;
 pub mod timeout;
 
+pub use compose::{Resilience, ResilienceBuilder, ResilienceLayer};
 pub use config_error::ConfigError;
 pub use error::{Error, ErrorKind};
 pub use name::Name;
