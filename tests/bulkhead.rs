@@ -476,3 +476,13 @@ fn the_display_of_a_refusal_says_who_and_why() {
         "bulkhead 'db' is full (4 calls in flight; waited 0.003s)"
     );
 }
+
+/// The refusal is boxed so that it does not make every call's future larger: the future
+/// is no larger than tower's `ConcurrencyLimit` one around the same inner future.
+#[test]
+fn the_response_future_is_no_larger_than_towers() {
+    type Inner = tower::util::ServiceFn<fn(u64) -> std::future::Ready<Result<u64, BoxError>>>;
+    type Ours = <BulkheadService<Inner> as Service<u64>>::Future;
+    type Tower = <tower::limit::ConcurrencyLimit<Inner> as Service<u64>>::Future;
+    assert!(std::mem::size_of::<Ours>() <= std::mem::size_of::<Tower>());
+}

@@ -32,6 +32,9 @@ pin_project! {
     pub struct ResponseFuture<F, Req> {
         #[pin]
         kind: Kind<F, Req>,
+        // The slot of a call: taken (released) when the call ends; dropped with the
+        // future if cancelled. `None` for a refusal.
+        permit: Option<OwnedSemaphorePermit>,
     }
 }
 
@@ -41,12 +44,12 @@ pin_project! {
         Called {
             #[pin]
             inner: F,
-            // Taken (released) when the call ends; dropped with the future if cancelled.
-            permit: Option<OwnedSemaphorePermit>,
         },
         Full {
-            // Taken when the error is handed out.
-            full: Option<BulkheadFull<Req>>,
+            // Taken when the error is handed out. Boxed so that the refusal (a name, the
+            // limit, the wait and the request) does not make every call's future larger:
+            // one allocation per refusal instead of bytes moved on every call.
+            full: Option<Box<BulkheadFull<Req>>>,
         },
     }
 }
@@ -55,16 +58,17 @@ impl<F, Req> ResponseFuture<F, Req> {
     #[inline]
     pub(crate) fn called(inner: F, permit: OwnedSemaphorePermit) -> Self {
         ResponseFuture {
-            kind: Kind::Called {
-                inner,
-                permit: Some(permit),
-            },
+            kind: Kind::Called { inner },
+            permit: Some(permit),
         }
     }
 
     pub(crate) fn full(full: BulkheadFull<Req>) -> Self {
         ResponseFuture {
-            kind: Kind::Full { full: Some(full) },
+            kind: Kind::Full {
+                full: Some(Box::new(full)),
+            },
+            permit: None,
         }
     }
 }
@@ -78,16 +82,17 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Called { inner, permit } => {
+        let this = self.project();
+        match this.kind.project() {
+            KindProj::Called { inner } => {
                 let result = ready!(inner.poll(cx));
                 // The call is over: free the slot now, not when the caller drops us.
-                drop(permit.take());
+                drop(this.permit.take());
                 Poll::Ready(result)
             }
             KindProj::Full { full } => {
                 let full = full.take().expect("polled after completion");
-                Poll::Ready(Err(full.into()))
+                Poll::Ready(Err((*full).into()))
             }
         }
     }
@@ -96,7 +101,7 @@ where
 impl<F, Req> std::fmt::Debug for ResponseFuture<F, Req> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
-            Kind::Called { permit, .. } if permit.is_some() => "in flight",
+            Kind::Called { .. } if self.permit.is_some() => "in flight",
             Kind::Called { .. } => "done",
             Kind::Full { .. } => "full",
         };

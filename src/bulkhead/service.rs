@@ -1,8 +1,7 @@
 //! The tower `Service` of a bulkhead.
 
 use std::fmt;
-use std::mem;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
@@ -41,17 +40,21 @@ use super::{Bulkhead, BulkheadFull, ResponseFuture};
 pub struct BulkheadService<S> {
     inner: S,
     bulkhead: Bulkhead,
-    /// Set by `poll_ready`, taken by `call`.
-    state: State,
+    /// The uncontended path's only state: a slot reserved by `poll_ready` for the next
+    /// call, taken by `call`; given back if the service is dropped unused. Kept apart from
+    /// `contended` so that the fast path moves just this word pair.
+    permit: Option<OwnedSemaphorePermit>,
+    /// Set by `poll_ready` only when no slot was free; reset by `call`.
+    contended: Contended,
 }
 
-enum State {
-    /// Nothing reserved: new, cloned, or just called.
-    Idle,
+#[derive(Default)]
+enum Contended {
+    /// Not contended (or the wait ended with a slot, now in `permit`).
+    #[default]
+    No,
     /// In the waiting room (counted in `waiting`); dropping it leaves the room.
     Waiting(Wait),
-    /// A slot, reserved by `poll_ready` for the next call; given back if dropped unused.
-    Reserved(OwnedSemaphorePermit),
     /// No slot: the next call fails. `waited` is `None` if refused without waiting.
     Full { waited: Option<Duration> },
 }
@@ -69,7 +72,8 @@ impl<S> BulkheadService<S> {
         BulkheadService {
             inner,
             bulkhead,
-            state: State::Idle,
+            permit: None,
+            contended: Contended::No,
         }
     }
 
@@ -133,11 +137,11 @@ impl<S: Clone> Clone for BulkheadService<S> {
 
 impl<S: fmt::Debug> fmt::Debug for BulkheadService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state {
-            State::Idle => "idle",
-            State::Waiting(_) => "waiting",
-            State::Reserved(_) => "reserved",
-            State::Full { .. } => "full",
+        let state = match (&self.permit, &self.contended) {
+            (Some(_), _) => "reserved",
+            (None, Contended::No) => "idle",
+            (None, Contended::Waiting(_)) => "waiting",
+            (None, Contended::Full { .. }) => "full",
         };
         f.debug_struct("BulkheadService")
             .field("inner", &self.inner)
@@ -158,28 +162,23 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        loop {
-            self.state = match &mut self.state {
-                State::Idle => match self.bulkhead.try_acquire() {
-                    Some(permit) => State::Reserved(permit),
-                    None => self.contended(),
-                },
-                State::Waiting(wait) => match wait.as_mut().poll(cx) {
+        if self.permit.is_none() {
+            if let Contended::No = self.contended {
+                self.permit = self.bulkhead.try_acquire();
+            }
+            if self.permit.is_none() {
+                match self.poll_contended(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(permit)) => State::Reserved(permit),
-                    Poll::Ready(Err(waited)) => State::Full {
-                        waited: Some(waited),
-                    },
-                },
-                // Refused: ready at once, without waiting on the inner service.
-                State::Full { .. } => return Poll::Ready(Ok(())),
-                State::Reserved(_) => break,
-            };
+                    // Refused: ready at once, without waiting on the inner service.
+                    Poll::Ready(None) => return Poll::Ready(Ok(())),
+                    Poll::Ready(Some(permit)) => self.permit = Some(permit),
+                }
+            }
         }
         match self.inner.poll_ready(cx) {
             Poll::Ready(Err(e)) => {
                 // The inner service is broken and this one with it: free the slot now.
-                self.state = State::Idle;
+                self.permit = None;
                 Poll::Ready(Err(e))
             }
             // Pending: the slot stays reserved while the inner service gets ready.
@@ -189,28 +188,56 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let permit = match mem::replace(&mut self.state, State::Idle) {
-            State::Reserved(permit) => Ok(permit),
-            State::Full { waited } => Err(waited),
-            // No `poll_ready` first (or it was still waiting), against tower's contract:
-            // take a free slot if there is one, never exceed the limit, and never panic.
-            // Waiting is not possible here: the request goes now or not at all.
-            State::Idle | State::Waiting(_) => self.bulkhead.try_acquire().ok_or(None),
-        };
-        match permit {
-            Ok(permit) => ResponseFuture::called(self.inner.call(request), permit),
-            Err(waited) => ResponseFuture::full(self.bulkhead.refuse(waited).with_request(request)),
+        match self.permit.take() {
+            Some(permit) => ResponseFuture::called(self.inner.call(request), permit),
+            None => self.call_contended(request),
         }
     }
 }
 
 impl<S> BulkheadService<S> {
-    /// Every slot is taken: wait if the waiting room has a place, or be refused.
+    /// Every slot was taken: join the waiting room if it has a place, wait, or be refused.
+    /// `Ready(None)`: refused (the next call fails).
     #[cold]
-    fn contended(&self) -> State {
-        match self.bulkhead.wait() {
-            Some(wait) => State::Waiting(wait),
-            None => State::Full { waited: None },
+    #[inline(never)]
+    fn poll_contended(&mut self, cx: &mut Context<'_>) -> Poll<Option<OwnedSemaphorePermit>> {
+        loop {
+            self.contended = match &mut self.contended {
+                Contended::No => match self.bulkhead.wait() {
+                    Some(wait) => Contended::Waiting(wait),
+                    None => Contended::Full { waited: None },
+                },
+                Contended::Waiting(wait) => match ready!(wait.as_mut().poll(cx)) {
+                    Ok(permit) => {
+                        self.contended = Contended::No;
+                        return Poll::Ready(Some(permit));
+                    }
+                    Err(waited) => Contended::Full {
+                        waited: Some(waited),
+                    },
+                },
+                Contended::Full { .. } => return Poll::Ready(None),
+            }
         }
+    }
+
+    /// `call` with no slot reserved: refused by `poll_ready`, or no `poll_ready` first.
+    #[cold]
+    #[inline(never)]
+    fn call_contended<F, Req>(&mut self, request: Req) -> ResponseFuture<F, Req>
+    where
+        S: Service<Req, Future = F>,
+    {
+        let waited = match std::mem::take(&mut self.contended) {
+            Contended::Full { waited } => waited,
+            // No `poll_ready` first (or it was still waiting), against tower's contract:
+            // take a free slot if there is one, never exceed the limit, and never panic.
+            // Waiting is not possible here: the request goes now or not at all.
+            Contended::No | Contended::Waiting(_) => match self.bulkhead.try_acquire() {
+                Some(permit) => return ResponseFuture::called(self.inner.call(request), permit),
+                None => None,
+            },
+        };
+        ResponseFuture::full(self.bulkhead.refuse(waited).with_request(request))
     }
 }
