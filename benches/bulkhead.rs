@@ -1,0 +1,76 @@
+//! What a bulkhead costs per call on the uncontended path, for breakwater and tower.
+//!
+//! Every contender wraps the same inner service: a `service_fn` that is always ready and
+//! answers with an already-completed future (`Ok(x)`, error type `BoxError`). One task on
+//! a current-thread runtime drives `svc.ready().await?.call(x).await` per iteration, so a
+//! slot is always free; requests and responses go through [`black_box`]. Each iteration
+//! is one call, timed with `iter_custom` around a batch (one `block_on` per batch).
+//!
+//! - `bare`: the inner service alone, the baseline.
+//! - `breakwater`: [`Bulkhead`] with `max_concurrent(64)` (default `max_waiting(0)`).
+//! - `tower`: `tower::limit::ConcurrencyLimitLayer::new(64)`.
+//!
+//! A layer's overhead is its time minus `bare` in the same run.
+//!
+//! ```text
+//! cargo bench --bench bulkhead -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use breakwater::bulkhead::Bulkhead;
+use criterion::{criterion_group, criterion_main, Criterion};
+use tokio::runtime::Runtime;
+use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
+
+const MAX_CONCURRENT: usize = 64;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime")
+}
+
+/// Make `iters` calls through `svc` and return the wall time they took.
+fn time<S>(rt: &Runtime, svc: &mut S, iters: u64) -> Duration
+where
+    S: Service<u64, Response = u64, Error = BoxError>,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            let ready = svc.ready().await.expect("always ready");
+            black_box(ready.call(black_box(i)).await.expect("never refused"));
+        }
+        start.elapsed()
+    })
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = runtime();
+    let inner = service_fn(|x: u64| std::future::ready(Ok::<u64, BoxError>(x)));
+    let mut group = c.benchmark_group("bulkhead_uncontended_1_task");
+
+    let mut bare = inner;
+    group.bench_function("bare", |b| b.iter_custom(|n| time(&rt, &mut bare, n)));
+
+    let bulkhead = Bulkhead::builder("b")
+        .max_concurrent(MAX_CONCURRENT)
+        .build()
+        .unwrap();
+    let mut breakwater = bulkhead.layer().layer(inner);
+    group.bench_function("breakwater", |b| {
+        b.iter_custom(|n| time(&rt, &mut breakwater, n))
+    });
+    assert_eq!((bulkhead.in_flight(), bulkhead.rejected()), (0, 0));
+
+    let mut tower = tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT).layer(inner);
+    group.bench_function("tower", |b| b.iter_custom(|n| time(&rt, &mut tower, n)));
+
+    group.finish();
+}
+
+criterion_group!(benches_group, benches);
+criterion_main!(benches_group);
