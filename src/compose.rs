@@ -2,10 +2,14 @@
 
 use tower_layer::{Identity, Layer};
 
+use std::time::Duration;
+
+use crate::bulkhead::{Bulkhead, BulkheadLayer};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, Flat};
 use crate::classify::DependencyFailures;
 use crate::fallback::{Fallback, FallbackLayer};
 use crate::lift::{Lift, LiftLayer};
+use crate::timeout::TimeoutLayer;
 use crate::{ConfigError, Name};
 
 /// Builds one tower `Layer` out of breakwater's layers, stacked in the order that makes them
@@ -186,6 +190,60 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
             breaker: breaker.layer_with(classifier).flat(),
             timeout: self.timeout,
             bulkhead: self.bulkhead,
+            error: self.error,
+        }
+    }
+
+    /// Limit each attempt to `limit` (below the breaker: a timeout counts as a failure and a
+    /// slow call). A zero limit, or one past ten years, makes [`build`](Self::build) fail.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use breakwater::Resilience;
+    /// let layer = Resilience::builder("db").timeout(Duration::from_secs(2)).build().unwrap();
+    /// # let _ = layer;
+    /// let err = Resilience::builder("db").timeout(Duration::ZERO).build().unwrap_err();
+    /// assert_eq!(err.field(), "limit");
+    /// ```
+    pub fn timeout(mut self, limit: Duration) -> ResilienceBuilder<Fb, Rt, Cb, TimeoutLayer, Bh> {
+        let timeout = match TimeoutLayer::new(self.name.clone(), limit) {
+            Ok(timeout) => timeout,
+            Err(error) => {
+                self.error.get_or_insert(error);
+                // A stand-in so the builder keeps its shape; `build` reports the error.
+                TimeoutLayer::new(self.name.clone(), Duration::from_secs(1))
+                    .expect("one second is a valid limit")
+            }
+        };
+        ResilienceBuilder {
+            name: self.name,
+            fallback: self.fallback,
+            retry: self.retry,
+            breaker: self.breaker,
+            timeout,
+            bulkhead: self.bulkhead,
+            error: self.error,
+        }
+    }
+
+    /// Cap the calls in flight with `bulkhead` (shared: the handle you keep sees the same
+    /// slots). It sits at the bottom, so only calls really sent hold a slot.
+    ///
+    /// ```
+    /// # use breakwater::Resilience;
+    /// use breakwater::bulkhead::Bulkhead;
+    /// let bulkhead = Bulkhead::builder("db").max_concurrent(16).build().unwrap();
+    /// let layer = Resilience::builder("db").bulkhead(&bulkhead).build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn bulkhead(self, bulkhead: &Bulkhead) -> ResilienceBuilder<Fb, Rt, Cb, To, BulkheadLayer> {
+        ResilienceBuilder {
+            name: self.name,
+            fallback: self.fallback,
+            retry: self.retry,
+            breaker: self.breaker,
+            timeout: self.timeout,
+            bulkhead: bulkhead.layer(),
             error: self.error,
         }
     }

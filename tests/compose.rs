@@ -60,3 +60,72 @@ async fn the_fallback_sits_above_the_breaker() {
     assert_eq!(fallback.count(), 1);
     assert_eq!(breaker.snapshot().totals.rejected, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_below_the_breaker_trips_it() {
+    use std::time::Duration;
+    let breaker = CircuitBreaker::builder("payments")
+        .consecutive_failures(2)
+        .build()
+        .unwrap();
+    let svc = Resilience::builder("payments")
+        .circuit_breaker(&breaker)
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap()
+        .layer(service_fn(|_: u32| async {
+            std::future::pending::<Result<(), &'static str>>().await
+        }));
+    let started = tokio::time::Instant::now();
+    for _ in 0..2 {
+        let error = svc.clone().oneshot(1).await.unwrap_err();
+        assert!(error.is_timeout(), "{error:?}");
+    }
+    assert_eq!(started.elapsed(), Duration::from_millis(200));
+    assert_eq!(breaker.state(), State::Open);
+    assert!(svc.oneshot(2).await.unwrap_err().is_rejected());
+    assert_eq!(breaker.snapshot().totals.failures, 2);
+}
+
+#[tokio::test]
+async fn a_full_bulkhead_does_not_trip_the_breaker() {
+    use breakwater::bulkhead::Bulkhead;
+    use tower::Service;
+    let breaker = CircuitBreaker::builder("payments")
+        .consecutive_failures(1)
+        .build()
+        .unwrap();
+    let bulkhead = Bulkhead::builder("payments")
+        .max_concurrent(1)
+        .build()
+        .unwrap();
+    let stack = Resilience::builder("payments")
+        .circuit_breaker(&breaker)
+        .bulkhead(&bulkhead)
+        .build()
+        .unwrap();
+    let inner =
+        service_fn(|_: u32| async { std::future::pending::<Result<(), &'static str>>().await });
+    let mut first = stack.layer(inner);
+    let mut second = first.clone();
+    let _in_flight = first.ready().await.unwrap().call(1);
+    let mut refused = second.ready().await.unwrap().call(2).await.unwrap_err();
+    assert!(refused.is_bulkhead_full());
+    assert_eq!(refused.take_request(), Some(2));
+    assert_eq!(
+        breaker.state(),
+        State::Closed,
+        "our own limit is not the dependency failing"
+    );
+    assert_eq!(breaker.snapshot().totals.ignored, 1);
+}
+
+#[test]
+fn a_bad_part_fails_the_build_with_its_field() {
+    use std::time::Duration;
+    let error = Resilience::builder("payments")
+        .timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!((error.field(), error.value()), ("limit", "0ns"));
+}
