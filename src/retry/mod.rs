@@ -77,6 +77,8 @@ mod budget;
 mod config;
 mod error;
 mod future;
+#[cfg(feature = "http")]
+pub mod http;
 mod layer;
 mod policy;
 mod service;
