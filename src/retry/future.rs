@@ -1,0 +1,293 @@
+//! The response future of the retry service: attempts, waits between them, and the end.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+use std::{fmt, mem};
+
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+use super::config::Plan;
+use super::{CopyRequest, Predicate, RetriesExhausted};
+use crate::{Error, Name};
+
+pin_project! {
+    /// The future of [`RetryService`](super::RetryService): runs an attempt, and while the
+    /// predicate, attempts and budget allow, waits and runs another.
+    ///
+    /// Nothing is boxed on the way of a call that succeeds; the wait between attempts is a
+    /// tokio `Sleep`, boxed once, on the first retry, and reused. Dropping the future at
+    /// any point drops the attempt in flight, the wait, the request copy and the service
+    /// clone, and nothing else happens.
+    ///
+    /// ```
+    /// use breakwater::retry::{ResponseFuture, RetryLayer};
+    /// use breakwater::Error;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut svc = RetryLayer::builder("db")
+    ///     .build()
+    ///     .unwrap()
+    ///     .layer(service_fn(|x: u8| async move { Ok::<_, Error<(), u8>>(x) }));
+    /// let future = svc.ready().await.unwrap().call(7);
+    /// assert_eq!(future.await.unwrap(), 7);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<S, Req, P, C>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        attempt: Attempt<S::Future>,
+        predicate: P,
+        // What happens after an attempt the predicate wants retried.
+        next: Next<S, Req, C>,
+        // Attempts finished so far.
+        attempts: u32,
+    }
+}
+
+pin_project! {
+    #[project = AttemptProj]
+    enum Attempt<F> {
+        Running { #[pin] future: F },
+        // Between attempts; only while `next` is a `Replay`, which holds the wait.
+        Waiting,
+    }
+}
+
+/// What the future can do once an attempt has failed.
+pub(crate) enum Next<S, Req, C> {
+    /// Send another attempt.
+    Replay(Replay<S, Req, C>),
+    /// Nothing more: give up, saying why.
+    Stop { name: Name, stop: Stop },
+}
+
+/// Why no further attempt will be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    AttemptsOut,
+    BudgetEmpty,
+    NotReplayable,
+}
+
+/// All a further attempt needs, made only when one could really happen.
+pub(crate) struct Replay<S, Req, C> {
+    /// A clone of the inner service; `poll_ready` is called on it before each attempt.
+    service: S,
+    /// The request the next attempt sends (the attempt in flight has its own).
+    request: Req,
+    plan: Plan<C>,
+    /// Created on the first non-zero wait, reset for the next ones.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// Set when a wait starts, cleared when it is over.
+    sleeping: bool,
+    /// The last backoff wait drawn (a decorrelated backoff grows from it).
+    prev_wait: Duration,
+    /// Created on the first retry.
+    rng: Option<fastrand::Rng>,
+}
+
+/// A copy of `request` for the attempt after attempt number `attempt` (1 for the first),
+/// or why there will be none: no attempt left, the budget cannot afford a retry now (a
+/// hint: the withdrawal comes later), or the request cannot be replayed.
+#[inline]
+pub(crate) fn copy_for_attempt<C: CopyRequest<Req>, Req>(
+    plan: &Plan<C>,
+    attempt: u32,
+    request: &Req,
+) -> Result<Req, Stop> {
+    if attempt >= plan.max_attempts {
+        return Err(Stop::AttemptsOut);
+    }
+    if let Some(budget) = &plan.budget {
+        if !budget.can_withdraw() {
+            return Err(Stop::BudgetEmpty);
+        }
+    }
+    plan.copier.copy_request(request).ok_or(Stop::NotReplayable)
+}
+
+impl<S, Req, C> Replay<S, Req, C> {
+    pub(crate) fn new(service: S, request: Req, plan: Plan<C>) -> Self {
+        Replay {
+            service,
+            request,
+            plan,
+            sleep: None,
+            sleeping: false,
+            prev_wait: Duration::ZERO,
+            rng: None,
+        }
+    }
+
+    /// The wait before retry number `retry`: the backoff's, or what the callee asked for
+    /// (capped). The backoff curve moves on either way.
+    fn wait(&mut self, retry: u32, asked: Option<Duration>) -> Duration {
+        let rng = self.rng.get_or_insert_with(fastrand::Rng::new);
+        let backoff = self
+            .plan
+            .backoff
+            .delay(self.plan.jitter, retry, self.prev_wait, rng);
+        self.prev_wait = backoff;
+        asked.map_or(backoff, |asked| asked.min(self.plan.max_retry_after))
+    }
+
+    fn start_wait(&mut self, wait: Duration) {
+        if wait.is_zero() {
+            return;
+        }
+        let deadline = Instant::now() + wait;
+        match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().reset(deadline),
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
+        self.sleeping = true;
+    }
+
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.sleeping {
+            if let Some(sleep) = &mut self.sleep {
+                ready!(sleep.as_mut().poll(cx));
+            }
+            self.sleeping = false;
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<S, Req, P, C> ResponseFuture<S, Req, P, C>
+where
+    S: Service<Req>,
+{
+    pub(crate) fn new(future: S::Future, predicate: P, next: Next<S, Req, C>) -> Self {
+        ResponseFuture {
+            attempt: Attempt::Running { future },
+            predicate,
+            next,
+            attempts: 0,
+        }
+    }
+}
+
+impl<S, Req, E, P, C> Future for ResponseFuture<S, Req, P, C>
+where
+    S: Service<Req, Error = Error<E, Req>>,
+    P: Predicate<S::Response, E, Req>,
+    C: CopyRequest<Req>,
+{
+    type Output = Result<S::Response, Error<E, Req>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.attempt.as_mut().project() {
+                AttemptProj::Running { future } => {
+                    let outcome = ready!(future.poll(cx));
+                    *this.attempts += 1;
+                    let attempts = *this.attempts;
+                    if !this.predicate.should_retry(&outcome) {
+                        return Poll::Ready(outcome);
+                    }
+                    let replay = match this.next {
+                        Next::Replay(replay) => replay,
+                        Next::Stop { name, stop } => {
+                            return Poll::Ready(give_up(outcome, name, *stop, attempts))
+                        }
+                    };
+                    if let Some(budget) = &replay.plan.budget {
+                        if !budget.try_withdraw() {
+                            let name = &replay.plan.name;
+                            return Poll::Ready(give_up(
+                                outcome,
+                                name,
+                                Stop::BudgetEmpty,
+                                attempts,
+                            ));
+                        }
+                    }
+                    let wait = replay.wait(attempts, this.predicate.retry_after(&outcome));
+                    tracing::debug!(
+                        name = %replay.plan.name,
+                        attempt = attempts + 1,
+                        max_attempts = replay.plan.max_attempts,
+                        ?wait,
+                        "retrying"
+                    );
+                    // The failed attempt's outcome (maybe a response with a body) goes now,
+                    // not after the wait.
+                    drop(outcome);
+                    replay.start_wait(wait);
+                    this.attempt.set(Attempt::Waiting);
+                }
+                AttemptProj::Waiting => {
+                    let Next::Replay(replay) = this.next else {
+                        unreachable!("an attempt waits only while a replay is armed")
+                    };
+                    ready!(replay.poll_wait(cx));
+                    if let Err(e) = ready!(replay.service.poll_ready(cx)) {
+                        // The service clone cannot take a request: that is final (tower's
+                        // contract), not an attempt's outcome to retry.
+                        return Poll::Ready(Err(e));
+                    }
+                    let attempt = *this.attempts + 1;
+                    let future = match copy_for_attempt(&replay.plan, attempt, &replay.request) {
+                        Ok(copy) => {
+                            let request = mem::replace(&mut replay.request, copy);
+                            replay.service.call(request)
+                        }
+                        Err(stop) => {
+                            // The last attempt: it takes the request and the service clone
+                            // with it, so nothing is held past it.
+                            let name = replay.plan.name.clone();
+                            match mem::replace(this.next, Next::Stop { name, stop }) {
+                                Next::Replay(mut last) => last.service.call(last.request),
+                                Next::Stop { .. } => unreachable!("matched as a replay above"),
+                            }
+                        }
+                    };
+                    this.attempt.set(Attempt::Running { future });
+                }
+            }
+        }
+    }
+}
+
+/// The end of a call the predicate wanted retried when no retry may follow: a response is
+/// returned as it is; an error is wrapped in [`RetriesExhausted`], unless the request could
+/// not be replayed at all (then the retry layer was never involved, and stays invisible).
+fn give_up<R, E, Req>(
+    outcome: Result<R, Error<E, Req>>,
+    name: &Name,
+    stop: Stop,
+    attempts: u32,
+) -> Result<R, Error<E, Req>> {
+    match outcome {
+        Ok(response) => Ok(response),
+        Err(error) if stop == Stop::NotReplayable && attempts == 1 => Err(error),
+        Err(error) => {
+            let budget_empty = stop == Stop::BudgetEmpty;
+            tracing::debug!(%name, attempts, budget_empty, "giving up");
+            Err(RetriesExhausted::new(name.clone(), attempts, budget_empty, error).into())
+        }
+    }
+}
+
+impl<S, Req, P, C> fmt::Debug for ResponseFuture<S, Req, P, C>
+where
+    S: Service<Req>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let waiting = matches!(self.attempt, Attempt::Waiting);
+        f.debug_struct("ResponseFuture")
+            .field("attempts", &self.attempts)
+            .field("waiting", &waiting)
+            .finish_non_exhaustive()
+    }
+}
