@@ -9,6 +9,7 @@ use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, Flat};
 use crate::classify::DependencyFailures;
 use crate::fallback::{Fallback, FallbackLayer};
 use crate::lift::{Lift, LiftLayer};
+use crate::retry::RetryLayer;
 use crate::timeout::TimeoutLayer;
 use crate::{ConfigError, Name};
 
@@ -244,6 +245,31 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
             breaker: self.breaker,
             timeout: self.timeout,
             bulkhead: bulkhead.layer(),
+            error: self.error,
+        }
+    }
+
+    /// Retry failed attempts with `retry` (above the breaker: every retry asks the breaker
+    /// again, and a rejection or a full bulkhead is not retried by the default predicate).
+    ///
+    /// ```
+    /// # use breakwater::Resilience;
+    /// use breakwater::retry::RetryLayer;
+    /// let retry = RetryLayer::builder("db").max_attempts(3).build().unwrap();
+    /// let layer = Resilience::builder("db").retry(retry).build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn retry<P, C>(
+        self,
+        retry: RetryLayer<P, C>,
+    ) -> ResilienceBuilder<Fb, RetryLayer<P, C>, Cb, To, Bh> {
+        ResilienceBuilder {
+            name: self.name,
+            fallback: self.fallback,
+            retry,
+            breaker: self.breaker,
+            timeout: self.timeout,
+            bulkhead: self.bulkhead,
             error: self.error,
         }
     }

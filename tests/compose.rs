@@ -129,3 +129,40 @@ fn a_bad_part_fails_the_build_with_its_field() {
         .unwrap_err();
     assert_eq!((error.field(), error.value()), ("limit", "0ns"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn retries_stop_at_an_open_breaker_and_a_rejection_is_not_retried() {
+    use breakwater::retry::{Backoff, RetryLayer};
+    use std::time::Duration;
+    let breaker = CircuitBreaker::builder("payments")
+        .consecutive_failures(2)
+        .build()
+        .unwrap();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    let retry = RetryLayer::builder("payments")
+        .max_attempts(5)
+        .backoff(Backoff::constant(Duration::from_millis(10)))
+        .build()
+        .unwrap();
+    let svc = Resilience::builder("payments")
+        .retry(retry)
+        .circuit_breaker(&breaker)
+        .build()
+        .unwrap()
+        .layer(service_fn(move |_: u32| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async { Err::<(), _>("down") }
+        }));
+    // Attempt 1 and 2 fail and trip the breaker; attempt 3 is rejected, and a rejection is
+    // not retried: the caller gets it at once, with its request.
+    let mut error = svc.clone().oneshot(7).await.unwrap_err();
+    assert!(error.is_rejected(), "{error:?}");
+    assert_eq!(error.take_request(), Some(7));
+    assert_eq!(
+        sent.load(Ordering::Relaxed),
+        2,
+        "nothing hammers the open breaker"
+    );
+    assert_eq!(breaker.snapshot().totals.rejected, 1);
+}

@@ -1,0 +1,115 @@
+//! What the whole composed stack costs per call on the success path.
+//!
+//! One task on a current-thread runtime drives `svc.ready().await?.call(x).await` per
+//! iteration through [`Resilience`] around an always-ready inner service that answers with an
+//! already-completed `Ok(x)`; requests and responses go through [`black_box`]. Each
+//! iteration is one call, timed with `iter_custom` around a batch.
+//!
+//! - `bare`: the inner service alone, the baseline.
+//! - `breakwater_full`: fallback + retry (3 attempts, no budget) + circuit breaker
+//!   (consecutive failures) + timeout (1 s) + bulkhead (64 slots).
+//! - `breakwater_full_budget`: the same with a retry budget (20 % + 10/s).
+//! - `breakwater_breaker_timeout`: only the breaker and the timeout.
+//!
+//! The issue's target: the full stack's overhead (its time minus `bare`) under 100 ns.
+//!
+//! ```text
+//! cargo bench --bench stack -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use breakwater::bulkhead::Bulkhead;
+use breakwater::circuit_breaker::CircuitBreaker;
+use breakwater::fallback::Fallback;
+use breakwater::retry::{Budget, RetryLayer};
+use breakwater::{Error, Resilience};
+use criterion::{criterion_group, criterion_main, Criterion};
+use tokio::runtime::Runtime;
+use tower::{service_fn, Layer, Service, ServiceExt};
+
+type Failure = Error<std::io::Error, u64>;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime")
+}
+
+/// Make `iters` calls through `svc` and return the wall time they took.
+fn time<S, E: std::fmt::Debug>(rt: &Runtime, svc: &mut S, iters: u64) -> Duration
+where
+    S: Service<u64, Response = u64, Error = E>,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            let ready = svc.ready().await.expect("always ready");
+            black_box(ready.call(black_box(i)).await.expect("never fails"));
+        }
+        start.elapsed()
+    })
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = runtime();
+    let inner = service_fn(|x: u64| std::future::ready(Ok::<u64, std::io::Error>(x)));
+    let mut group = c.benchmark_group("stack_success_1_task");
+
+    let mut bare = inner;
+    group.bench_function("bare", |b| b.iter_custom(|n| time(&rt, &mut bare, n)));
+
+    let full = |budget: Option<Budget>| {
+        let breaker = CircuitBreaker::builder("bench").build().expect("valid");
+        let bulkhead = Bulkhead::builder("bench")
+            .max_concurrent(64)
+            .build()
+            .expect("valid");
+        let fallback = Fallback::new("bench", |e: Failure, _: Option<u64>| async move {
+            Err::<u64, Failure>(e)
+        });
+        let mut retry = RetryLayer::builder("bench").max_attempts(3);
+        if let Some(budget) = budget {
+            retry = retry.budget(budget);
+        }
+        Resilience::builder("bench")
+            .fallback(&fallback)
+            .retry(retry.build().expect("valid"))
+            .circuit_breaker(&breaker)
+            .timeout(Duration::from_secs(1))
+            .bulkhead(&bulkhead)
+            .build()
+            .expect("valid")
+            .layer(inner)
+    };
+    let mut stack = full(None);
+    group.bench_function("breakwater_full", |b| {
+        b.iter_custom(|n| time(&rt, &mut stack, n))
+    });
+    let budget = Budget::builder()
+        .ratio(0.2)
+        .min_per_second(10)
+        .build()
+        .expect("valid");
+    let mut stack = full(Some(budget));
+    group.bench_function("breakwater_full_budget", |b| {
+        b.iter_custom(|n| time(&rt, &mut stack, n))
+    });
+
+    let breaker = CircuitBreaker::builder("bench").build().expect("valid");
+    let mut stack = Resilience::builder("bench")
+        .circuit_breaker(&breaker)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("valid")
+        .layer(inner);
+    group.bench_function("breakwater_breaker_timeout", |b| {
+        b.iter_custom(|n| time(&rt, &mut stack, n))
+    });
+    group.finish();
+}
+
+criterion_group!(stack, benches);
+criterion_main!(stack);
