@@ -126,7 +126,7 @@ impl Budget {
         let before = s.slices[slice as usize % SLICES].fetch_add(ONE_CALL, Ordering::Relaxed);
         // The clock is read by the 64th, 128th, ... call of a slice.
         if before & (CALLS_PER_CLOCK_READ - 1) == CALLS_PER_CLOCK_READ - 1 {
-            s.advance(Instant::now());
+            s.advance_now();
         }
     }
 
@@ -177,13 +177,16 @@ impl Budget {
     /// ```
     #[inline]
     pub fn can_withdraw(&self) -> bool {
+        self.shared.balance() >= UNIT as i128 || self.can_withdraw_now()
+    }
+
+    /// Expired slices still counted by `can_withdraw` (the clock was not re-read) hold
+    /// retries as well as calls: on a "no", look again with the slices brought up to date.
+    #[cold]
+    fn can_withdraw_now(&self) -> bool {
         let s = &*self.shared;
-        // Expired slices still counted here (the clock was not re-read) hold retries as
-        // well as calls: on a "no", look again with the slices brought up to date.
-        s.balance() >= UNIT as i128 || {
-            s.advance(Instant::now());
-            s.balance() >= UNIT as i128
-        }
+        s.advance(Instant::now());
+        s.balance() >= UNIT as i128
     }
 
     /// How many whole retries the budget could pay for now.
@@ -232,7 +235,13 @@ impl Budget {
 }
 
 impl Shared {
+    #[cold]
+    fn advance_now(&self) {
+        self.advance(Instant::now());
+    }
+
     /// Reserve plus deposits minus withdrawals over the slices, in units.
+    #[inline]
     fn balance(&self) -> i128 {
         let (calls, retries) = self.slices.iter().fold((0u64, 0u64), |(c, r), slice| {
             let word = slice.load(Ordering::Relaxed);

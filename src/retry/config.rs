@@ -1,5 +1,6 @@
 //! The builder, its validation, and the immutable settings it produces.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::backoff::Curve;
@@ -44,18 +45,18 @@ pub struct Builder<P = RetryOnError, C = CloneRequest> {
 }
 
 /// What a layer, its services and their futures know: the predicate (asked after every
-/// attempt) and the plan (needed only once a retry can happen).
+/// attempt, so each future has its own, usually zero-sized, copy) and the plan.
 #[derive(Debug, Clone)]
 pub(crate) struct Policy<P, C> {
     pub(crate) predicate: P,
-    pub(crate) plan: Plan<C>,
+    pub(crate) plan: Arc<Plan<C>>,
 }
 
-/// The validated, immutable settings of a retry layer, apart from the predicate. Held by
-/// value, not behind an `Arc`: a future copies it only when it may retry, and a plain copy
-/// touches no shared counter (an `Arc` clone and drop would be two atomic writes on one
-/// cache line shared by every core, on every call).
-#[derive(Debug, Clone)]
+/// The validated, immutable settings of a retry layer, apart from the predicate. Shared
+/// behind an `Arc`: a future takes a reference only when a retry may follow, and then a
+/// pointer keeps the future small (copied by value, the settings made it twice as large
+/// and every call paid for moving it).
+#[derive(Debug)]
 pub(crate) struct Plan<C> {
     pub(crate) name: Name,
     pub(crate) max_attempts: u32,
@@ -298,7 +299,7 @@ impl<P, C> Builder<P, C> {
         }
         Ok(RetryLayer::from_policy(Policy {
             predicate: self.predicate,
-            plan: Plan {
+            plan: Arc::new(Plan {
                 name: self.name,
                 max_attempts: self.max_attempts,
                 backoff: self.backoff,
@@ -306,7 +307,7 @@ impl<P, C> Builder<P, C> {
                 budget: self.budget,
                 max_retry_after: self.max_retry_after,
                 copier: self.copier,
-            },
+            }),
         }))
     }
 }
@@ -328,6 +329,7 @@ mod tests {
     #[test]
     fn defaults() {
         let plan = b().build().unwrap().policy.plan;
+        let plan = &*plan;
         assert_eq!(plan.max_attempts, 3);
         assert_eq!(
             plan.backoff,

@@ -102,8 +102,12 @@ where
         self.inner.poll_ready(cx)
     }
 
+    // Always inlined: left out of line (LLVM's choice with a plain `#[inline]`), the
+    // future is built in a stack slot and then moved, and reloading its just-written
+    // fields stalls: 28.5 ns a call instead of 16.7 ns in `benches/retry.rs`.
+    #[inline(always)]
     fn call(&mut self, request: Req) -> Self::Future {
-        let plan = &self.policy.plan;
+        let plan = &*self.policy.plan;
         if let Some(budget) = &plan.budget {
             budget.deposit();
         }
@@ -115,7 +119,11 @@ where
             // The future needs a service of its own to send later attempts through (it
             // cannot reach back to this one), so the inner service is cloned, after the
             // call, as tower's Retry does: only here, when a retry may really happen.
-            Ok(copy) => Next::Replay(Replay::new(self.inner.clone(), copy, plan.clone())),
+            Ok(copy) => Next::Replay(Replay::new(
+                self.inner.clone(),
+                copy,
+                self.policy.plan.clone(),
+            )),
             Err(stop) => Next::Stop {
                 name: plan.name.clone(),
                 stop,
