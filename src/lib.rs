@@ -6,10 +6,14 @@
 //! - [`circuit_breaker`]: stop calling a dependency that keeps failing, fail fast while it
 //!   recovers, test it with a few trial calls, close again. Lock-light: the closed-path call
 //!   only loads the shared state word, takes no lock and allocates nothing.
-//! - [`classify`]: which outcomes count as failures.
+//! - [`timeout`]: a per-attempt time limit.
+//! - [`retry`]: retries with backoff, jitter and a shared retry budget.
+//! - [`bulkhead`]: a cap on calls in flight, with a bounded wait and a fast refusal.
+//! - [`fallback`]: answer a refused (or chosen) failure with your own async function.
+//! - [`Resilience`]: all of them in one layer, in the order that makes them work together.
+//! - [`Error`]: the one error type of a stack; [`classify`]: which outcomes are failures.
 //!
-//! Retry, timeout, bulkhead, fallback and Prometheus metrics are on the way (see the
-//! CHANGELOG).
+//! Prometheus metrics are on the way (see the CHANGELOG).
 //!
 //! # Quick start
 //!
@@ -41,8 +45,11 @@
 //! ```
 //!
 //! # Feature flags
-//! None yet: the default build is tower's traits, tokio's `time` and `sync`, and
-//! `parking_lot`. (`loom` is internal: it lets the test suite model-check the state word.)
+//! - `http`: `Error::to_response` (open → 503 + `Retry-After`, timeout → 504, bulkhead →
+//!   503 or 429), and the retry layer's HTTP support (retryable statuses, `Retry-After`).
+//!
+//! The default build is tower's traits, tokio's `time` and `sync`, and `parking_lot`.
+//! (`loom` is internal: it lets the test suite model-check the state word.)
 //!
 //! [tower]: https://docs.rs/tower
 

@@ -4,7 +4,7 @@
 //! The timeout, bulkhead, retry and fallback layers keep the error type of the service they
 //! wrap and add their own failures to it, so the service at the bottom must already fail
 //! with `breakwater::Error<E, Req>`. [`LiftLayer`] does that: its error is
-//! [`Error::Inner`](crate::Error::Inner) around the inner error. It has to know the request
+//! [`Error::Inner`] around the inner error. It has to know the request
 //! type, which tower's `MapErrLayer` cannot (its function is fixed before the request type is
 //! known), hence this small layer. [`Resilience`](crate::Resilience) puts it in for you.
 //!

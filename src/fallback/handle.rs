@@ -195,7 +195,7 @@ impl<H, P, K> Shared<H, P, K> {
     where
         K: CopyRequest<Req>,
     {
-        self.copy.copy(request)
+        self.copy.copy_request(request)
     }
 
     pub(crate) fn counted(&self) {

@@ -63,7 +63,8 @@ mod layer;
 mod predicate;
 mod service;
 
-pub use copy::{CloneRequest, CopyRequest, NoCopy};
+pub use crate::retry::{CloneRequest, CopyRequest};
+pub use copy::NoCopy;
 pub use future::ResponseFuture;
 pub use handle::Fallback;
 pub use handler::Handler;
