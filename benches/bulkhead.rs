@@ -16,37 +16,14 @@
 //! cargo bench --bench bulkhead -- --warm-up-time 1 --measurement-time 3
 //! ```
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
-
 use breakwater::bulkhead::Bulkhead;
+mod common;
+
+use common::{runtime, time};
 use criterion::{criterion_group, criterion_main, Criterion};
-use tokio::runtime::Runtime;
-use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
+use tower::{service_fn, BoxError, Layer};
 
 const MAX_CONCURRENT: usize = 64;
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a runtime")
-}
-
-/// Make `iters` calls through `svc` and return the wall time they took.
-fn time<S>(rt: &Runtime, svc: &mut S, iters: u64) -> Duration
-where
-    S: Service<u64, Response = u64, Error = BoxError>,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for i in 0..iters {
-            let ready = svc.ready().await.expect("always ready");
-            black_box(ready.call(black_box(i)).await.expect("never refused"));
-        }
-        start.elapsed()
-    })
-}
 
 fn benches(c: &mut Criterion) {
     let rt = runtime();

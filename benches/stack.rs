@@ -17,41 +17,20 @@
 //! cargo bench --bench stack -- --warm-up-time 1 --measurement-time 3
 //! ```
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use breakwater::bulkhead::Bulkhead;
 use breakwater::circuit_breaker::CircuitBreaker;
 use breakwater::fallback::Fallback;
 use breakwater::retry::{Budget, RetryLayer};
 use breakwater::{Error, Resilience};
+mod common;
+
+use common::{runtime, time};
 use criterion::{criterion_group, criterion_main, Criterion};
-use tokio::runtime::Runtime;
-use tower::{service_fn, Layer, Service, ServiceExt};
+use tower::{service_fn, Layer};
 
 type Failure = Error<std::io::Error, u64>;
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a runtime")
-}
-
-/// Make `iters` calls through `svc` and return the wall time they took.
-fn time<S, E: std::fmt::Debug>(rt: &Runtime, svc: &mut S, iters: u64) -> Duration
-where
-    S: Service<u64, Response = u64, Error = E>,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for i in 0..iters {
-            let ready = svc.ready().await.expect("always ready");
-            black_box(ready.call(black_box(i)).await.expect("never fails"));
-        }
-        start.elapsed()
-    })
-}
 
 fn benches(c: &mut Criterion) {
     let rt = runtime();

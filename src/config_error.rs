@@ -1,6 +1,11 @@
 //! The one error every breakwater builder returns for bad input.
 
 use std::fmt;
+use std::time::Duration;
+
+/// The longest duration any builder accepts: far past any sane setting, and far enough
+/// below tokio's timer horizon that `Instant + limit` can never overflow.
+pub(crate) const LONGEST: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// A builder was given a value it cannot work with. It names the field, shows the value and
 /// says what was expected, so the message is enough to fix the config.
@@ -38,6 +43,14 @@ impl ConfigError {
             field,
             value: format!("{value:?}"),
             expected,
+        }
+    }
+
+    /// The error for an empty instance name, or `Ok` (every builder checks this first).
+    pub(crate) fn check_name(name: &str) -> Result<(), ConfigError> {
+        match name.is_empty() {
+            true => Err(ConfigError::new(name, "name", name, "a non-empty name")),
+            false => Ok(()),
         }
     }
 

@@ -16,8 +16,10 @@ use crate::timeout::Elapsed;
 /// no downcasts.
 ///
 /// Every layer of a stack reports into this one type (rather than nesting one error per
-/// layer): the timeout, bulkhead, retry and fallback layers take a service whose error is
-/// already `Error<E, Req>` and keep it. [`Resilience`](crate::Resilience) lifts the inner
+/// layer): the retry and fallback layers take a service whose error is already
+/// `Error<E, Req>` and keep it; the timeout and bulkhead keep any error type that can hold
+/// their own (this one, or tower's `BoxError`); the breaker's `.layer().flat()` reports into
+/// it. [`Resilience`](crate::Resilience) lifts the inner
 /// service's own error into [`Error::Inner`] for you.
 ///
 /// ```

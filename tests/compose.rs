@@ -166,3 +166,34 @@ async fn retries_stop_at_an_open_breaker_and_a_rejection_is_not_retried() {
     );
     assert_eq!(breaker.snapshot().totals.rejected, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_from_below_counts_as_slow_whatever_the_threshold() {
+    use breakwater::timeout::Elapsed;
+    use std::time::Duration;
+    let breaker = CircuitBreaker::builder("payments")
+        .failure_rate(1.0)
+        .count_window(10)
+        .minimum_calls(10)
+        .slow_calls(Duration::from_secs(60), 1.0)
+        .build()
+        .unwrap();
+    // The inner service reports a timeout at once: no real minute went by, yet it is slow.
+    let svc = breaker.layer().flat().layer(service_fn(|_: u32| async {
+        let limit = Duration::from_millis(100);
+        Err::<(), Error<&str, u32>>(Elapsed::new("payments", limit, limit).into())
+    }));
+    assert!(svc.clone().oneshot(1).await.unwrap_err().is_timeout());
+    let totals = breaker.snapshot().totals;
+    assert_eq!((totals.failures, totals.slow), (1, 1));
+
+    let plain = breaker.layer().flat().layer(service_fn(|_: u32| async {
+        Err::<(), Error<&str, u32>>(Error::Inner("down"))
+    }));
+    assert!(plain.oneshot(2).await.is_err());
+    assert_eq!(
+        breaker.snapshot().totals.slow,
+        1,
+        "a fast inner error is not slow"
+    );
+}

@@ -9,7 +9,7 @@ use crate::{ConfigError, Name};
 
 /// The longest `max_wait` accepted: tokio clamps longer sleeps to about 30 years, and a
 /// deadline past the clock's range would panic. For no time limit, leave `max_wait` unset.
-const MAX_WAIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+use crate::config_error::LONGEST as MAX_WAIT;
 
 /// Builds a [`Bulkhead`]; every value is checked once, in [`build`](Builder::build).
 ///
@@ -141,9 +141,7 @@ impl Builder {
         let err = |field, value: &dyn std::fmt::Debug, expected| {
             Err(ConfigError::new(name, field, value, expected))
         };
-        if name.is_empty() {
-            return err("name", &name, "a non-empty name");
-        }
+        ConfigError::check_name(name)?;
         let max_concurrent = match self.max_concurrent {
             None => {
                 return err(

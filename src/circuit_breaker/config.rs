@@ -11,7 +11,7 @@ pub(crate) const MAX_COUNT_WINDOW: u32 = 1 << 24;
 /// The most buckets a time window may have.
 pub(crate) const MAX_BUCKETS: u32 = 1024;
 /// Times are kept as nanoseconds in a u64 (584 years): durations stay far below that.
-const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+use crate::config_error::LONGEST as TEN_YEARS;
 
 /// Builds a [`CircuitBreaker`]; every value is checked once, in [`build`](Builder::build).
 ///
@@ -323,9 +323,7 @@ impl Builder {
         let err = |field, value: &dyn std::fmt::Debug, expected| {
             Err(ConfigError::new(name, field, value, expected))
         };
-        if name.is_empty() {
-            return err("name", &name, "a non-empty name");
-        }
+        ConfigError::check_name(name)?;
         let ratio = |r: f64| r > 0.0 && r <= 1.0; // false for NaN too
         let rate_chosen = self.failure_rate.is_some()
             || self.window.is_some()

@@ -233,9 +233,7 @@ impl<P, C> Builder<P, C> {
         let err = |field, value: &dyn std::fmt::Debug, expected| {
             Err(ConfigError::new(name, field, value, expected))
         };
-        if name.is_empty() {
-            return err("name", &name, "a non-empty name");
-        }
+        ConfigError::check_name(name)?;
         if self.max_attempts == 0 {
             return err(
                 "max_attempts",

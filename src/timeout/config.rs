@@ -8,7 +8,7 @@ use crate::{ConfigError, Name};
 /// and `Instant + Duration` panics when the deadline overflows the platform's clock (100
 /// years already does on some): ten years keeps every deadline exact and representable,
 /// and is far beyond any useful per-attempt limit.
-pub(crate) const MAX_LIMIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+pub(crate) use crate::config_error::LONGEST as MAX_LIMIT;
 
 /// A checked timeout setting: a non-empty name and a limit in `1ns..=MAX_LIMIT`.
 #[derive(Debug, Clone)]
@@ -19,9 +19,7 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn new(name: Name, limit: Duration) -> Result<Self, ConfigError> {
-        if name.as_str().is_empty() {
-            return Err(ConfigError::new("", "name", "", "a non-empty name"));
-        }
+        ConfigError::check_name(name.as_str())?;
         if limit.is_zero() {
             // A zero limit would fail every call that is not ready on its first poll: a
             // bug in the config, never something to run with.
