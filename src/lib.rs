@@ -57,6 +57,8 @@
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 
 pub mod bulkhead;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 pub mod circuit_breaker;
 pub mod classify;
 mod compose;
