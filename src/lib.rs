@@ -62,6 +62,8 @@ pub mod chaos;
 pub mod circuit_breaker;
 pub mod classify;
 mod compose;
+#[cfg(feature = "serde")]
+pub mod config;
 mod config_error;
 mod error;
 pub mod fallback;
