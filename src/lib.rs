@@ -47,6 +47,10 @@
 //! # Feature flags
 //! - `http`: `Error::to_response` (open → 503 + `Retry-After`, timeout → 504, bulkhead →
 //!   503 or 429), and the retry layer's HTTP support (retryable statuses, `Retry-After`).
+//! - `chaos`: [`chaos`], a fault-injection layer (errors, latency, hangs, aborted calls at
+//!   seeded rates, switchable at run time) for tests and staging. Not compiled without it.
+//! - `serde`: [`config`], every layer's settings read from TOML / JSON (durations like
+//!   `"30s"`), checked by the same builders. Adds `serde` and `humantime`.
 //!
 //! The default build is tower's traits, tokio's `time` and `sync`, and `parking_lot`.
 //! (`loom` is internal: it lets the test suite model-check the state word.)
