@@ -355,6 +355,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::reversed_empty_ranges)] // on purpose: an empty range changes nothing
     fn out_of_range_and_empty_ranges_do_not_panic() {
         let classifier = ResponseClassifier::new()
             .statuses(0..=150, Outcome::Failure)
