@@ -3,7 +3,7 @@
 //! ```text
 //! fallback   a refused or failed payment is queued on disk; the order gets 202 "deferred"
 //! retry      up to 3 attempts for 5xx and timeouts, within a 20% retry budget
-//! breaker    opens on 5 failures in a row (a 5xx or a timeout), open 1 s, 2 trial calls
+//! breaker    opens on 5 failures in a row (a 5xx, a 429 or a timeout), open 1 s, 2 trials
 //! timeout    200 ms per attempt
 //! hyper      POST /charge with the order number as idempotency key
 //! ```
@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use breakwater::circuit_breaker::CircuitBreaker;
-use breakwater::classify::Outcome;
 use breakwater::fallback::Fallback;
+use breakwater::http::ResponseClassifier;
 use breakwater::retry::{Backoff, Budget, Jitter, Predicate, RetryLayer, RetryOnError};
 use breakwater::{ConfigError, Error, ErrorKind, Resilience};
 use bytes::Bytes;
@@ -122,20 +122,10 @@ pub fn payment_client(
     let stack = Resilience::builder("payments")
         .fallback(&fallback)
         .retry(retry)
-        .circuit_breaker_with(breaker, server_errors_fail)
+        .circuit_breaker_with(breaker, ResponseClassifier::new())
         .timeout(TIMEOUT)
         .build()?;
     Ok(BoxCloneSyncService::new(stack.layer(payments)))
-}
-
-/// The breaker's view: a 5xx answer is a failure as much as a timeout is.
-fn server_errors_fail(outcome: &PaymentOutcome) -> Outcome {
-    match outcome {
-        Ok(response) if response.status().is_server_error() => Outcome::Failure,
-        Ok(_) => Outcome::Success,
-        Err(e) if e.is_bulkhead_full() => Outcome::Ignored,
-        Err(_) => Outcome::Failure,
-    }
 }
 
 async fn read_body(response: Response<Incoming>) -> Result<PaymentResponse, BoxError> {
