@@ -83,6 +83,7 @@ pub mod http;
 mod layer;
 mod policy;
 mod service;
+mod stats;
 
 pub use self::backoff::{Backoff, Delays, Jitter};
 pub use self::budget::{Budget, BudgetBuilder};

@@ -79,6 +79,7 @@ mod error;
 mod future;
 mod layer;
 mod service;
+mod stats;
 
 pub use self::error::Elapsed;
 pub use self::future::ResponseFuture;
