@@ -262,7 +262,13 @@ where
                     let replay = match this.next {
                         Next::Replay(replay) => replay,
                         Next::Stop { by, stop } => {
-                            return Poll::Ready(give_up(outcome, by.name(), by.stats(), *stop, attempts))
+                            return Poll::Ready(give_up(
+                                outcome,
+                                by.name(),
+                                by.stats(),
+                                *stop,
+                                attempts,
+                            ))
                         }
                     };
                     if let Some(budget) = &replay.plan.budget {

@@ -93,3 +93,5 @@ pub use self::future::ResponseFuture;
 pub use self::layer::RetryLayer;
 pub use self::policy::{CloneRequest, CopyRequest, Predicate, RetryOnError};
 pub use self::service::RetryService;
+#[cfg(feature = "metrics")]
+pub(crate) use self::stats::Stats;

@@ -99,6 +99,12 @@ impl TimeoutLayer {
     pub fn timeouts(&self) -> u64 {
         self.fired.count()
     }
+
+    /// The counter, for a metrics collector.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn fired(&self) -> &Arc<Fired> {
+        &self.fired
+    }
 }
 
 impl<S> Layer<S> for TimeoutLayer {

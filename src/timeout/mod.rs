@@ -85,3 +85,5 @@ pub use self::error::Elapsed;
 pub use self::future::ResponseFuture;
 pub use self::layer::TimeoutLayer;
 pub use self::service::Timeout;
+#[cfg(feature = "metrics")]
+pub(crate) use self::stats::Fired;
