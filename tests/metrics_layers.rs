@@ -236,7 +236,7 @@ async fn timeouts_fired() {
         Ok::<_, BoxError>(())
     }));
     // A clone of the layer counts into the same series.
-    let clone = timeout.clone().layer(svc.get_ref().clone());
+    let clone = timeout.clone().layer(*svc.get_ref());
 
     assert!(svc.clone().oneshot(50).await.is_ok());
     assert!(svc.clone().oneshot(500).await.is_err());
