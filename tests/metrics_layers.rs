@@ -245,7 +245,7 @@ async fn timeouts_fired() {
     assert_eq!(
         scrape(&registry),
         expected(&[
-            (r#"timeout_expired_total{name="slow"}"#, 2.0),
+            (r#"timeout_timeouts_total{name="slow"}"#, 2.0),
             (r#"timeout_limit_seconds{name="slow"}"#, 0.1),
         ])
     );

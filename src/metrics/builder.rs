@@ -168,7 +168,7 @@ impl Metrics {
         self
     }
 
-    /// Add a timeout layer (its clones share its count): `timeout_expired_total`,
+    /// Add a timeout layer (its clones share its count): `timeout_timeouts_total`,
     /// `timeout_limit_seconds`.
     ///
     /// ```

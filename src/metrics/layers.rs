@@ -148,7 +148,7 @@ impl TimeoutSource {
         let limit = Gauge::with_opts(namer.opts(TIMEOUT_LIMIT))?;
         limit.set(part.limit.as_secs_f64());
         Ok(TimeoutSource {
-            expired: IntCounter::with_opts(namer.opts(TIMEOUT_EXPIRED))?,
+            expired: IntCounter::with_opts(namer.opts(TIMEOUT_TIMEOUTS))?,
             limit,
             part,
         })

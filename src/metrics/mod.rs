@@ -45,7 +45,7 @@
 //! | `retry_attempts_total` | counter | | retries sent (attempts after the first) |
 //! | `retry_calls_total` | counter | `outcome`: `recovered`, `failed`, `exhausted`, `budget_exhausted` | calls that wanted a retry, by how they ended: an accepted `Ok` after retries, an error not retried after retries, no attempt left, or the budget refused |
 //! | `retry_budget_available` | gauge | | retries the budget could pay for now (layers with a budget) |
-//! | `timeout_expired_total` | counter | | calls abandoned at their limit |
+//! | `timeout_timeouts_total` | counter | | calls abandoned at their limit |
 //! | `timeout_limit_seconds` | gauge | | the limit |
 //!
 //! # Cost

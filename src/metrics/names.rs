@@ -71,8 +71,8 @@ pub(crate) const RETRY_BUDGET_AVAILABLE: (&str, &str) = (
     "Retries the retry budget could pay for now.",
 );
 
-pub(crate) const TIMEOUT_EXPIRED: (&str, &str) = (
-    "timeout_expired_total",
+pub(crate) const TIMEOUT_TIMEOUTS: (&str, &str) = (
+    "timeout_timeouts_total",
     "Calls abandoned because they ran out of time.",
 );
 pub(crate) const TIMEOUT_LIMIT: (&str, &str) =
