@@ -48,6 +48,10 @@
 //! # Feature flags
 //! - `http`: `Error::to_response` (open → 503 + `Retry-After`, timeout → 504, bulkhead →
 //!   503 or 429), and the retry layer's HTTP support (retryable statuses, `Retry-After`).
+//!   `http::ResponseClassifier`: 5xx and 429 responses count as failures.
+//! - `grpc` (includes `http`): `grpc::GrpcClassifier` (`Unavailable`, `DeadlineExceeded`,
+//!   `ResourceExhausted`, `Internal`, `Unknown` count as failures, read from the
+//!   `grpc-status` header), `Error::grpc_code`. No gRPC crate is pulled in.
 //! - `metrics`: `metrics::Metrics` registers Prometheus collectors of breakers,
 //!   bulkheads, retries, timeouts and fallbacks into your `prometheus::Registry`.
 //!
@@ -66,6 +70,8 @@ mod compose;
 mod config_error;
 mod error;
 pub mod fallback;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod lift;
