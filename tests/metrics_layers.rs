@@ -381,3 +381,43 @@ fn each_kind_refuses_a_second_instance_of_its_name() {
         );
     }
 }
+
+/// Every breakwater metric the Grafana dashboard queries is one this crate exports.
+#[test]
+fn the_dashboard_queries_only_exported_metrics() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards/breakwater.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard")).expect("json");
+    let registry = Registry::new();
+    let retry = RetryLayer::builder("x").build().unwrap();
+    Metrics::new()
+        .circuit_breaker(&CircuitBreaker::builder("x").build().unwrap())
+        .bulkhead(&Bulkhead::builder("x").max_concurrent(1).build().unwrap())
+        .retry(&retry)
+        .timeout(&TimeoutLayer::new("x", Duration::from_secs(1)).unwrap())
+        .fallback(&Fallback::new(
+            "x",
+            |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) },
+        ))
+        .register(&registry)
+        .unwrap();
+    let exported: Vec<String> = registry
+        .gather()
+        .iter()
+        .map(|f| f.name().to_owned())
+        .collect();
+    let prefixes = ["circuit_breaker_", "bulkhead_", "retry_", "timeout_"];
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().expect("expr");
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if prefixes.iter().any(|p| word.starts_with(p)) {
+                    queried += 1;
+                    assert!(exported.iter().any(|e| e == word), "{word} is not exported");
+                }
+            }
+        }
+    }
+    assert!(queried > 0);
+}
