@@ -13,7 +13,8 @@
 //! - [`Resilience`]: all of them in one layer, in the order that makes them work together.
 //! - [`Error`]: the one error type of a stack; [`classify`]: which outcomes are failures.
 //!
-//! Prometheus metrics are on the way (see the CHANGELOG).
+//! - `metrics` (feature `metrics`): Prometheus metrics of every layer, read at scrape
+//!   time from counters the layers keep anyway.
 //!
 //! # Quick start
 //!
@@ -51,6 +52,8 @@
 //! - `grpc` (includes `http`): `grpc::GrpcClassifier` (`Unavailable`, `DeadlineExceeded`,
 //!   `ResourceExhausted`, `Internal`, `Unknown` count as failures, read from the
 //!   `grpc-status` header), `Error::grpc_code`. No gRPC crate is pulled in.
+//! - `metrics`: `metrics::Metrics` registers Prometheus collectors of breakers,
+//!   bulkheads, retries, timeouts and fallbacks into your `prometheus::Registry`.
 //!
 //! The default build is tower's traits, tokio's `time` and `sync`, and `parking_lot`.
 //! (`loom` is internal: it lets the test suite model-check the state word.)
@@ -72,6 +75,8 @@ pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod lift;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod name;
 pub mod retry;
 pub mod timeout;
