@@ -35,6 +35,7 @@ async fn payments_survive_an_outage_and_none_is_lost() {
         script: Script::parse("healthy=600ms,errors=800ms,hanging=800ms,healthy=1500ms").unwrap(),
         db: dir.join("queue.redb"),
         drain_deadline: Duration::from_secs(10),
+        metrics_port: 0,
     };
     let tally = tokio::time::timeout(Duration::from_secs(30), demo::run(config, record.clone()))
         .await
@@ -73,6 +74,18 @@ async fn payments_survive_an_outage_and_none_is_lost() {
     assert!(
         tally.breaker_rejections >= tally.deferred_breaker_open,
         "{tally:?}"
+    );
+    // The /metrics it served agrees with the books.
+    let metric = |line: &str| tally.breaker_metrics.iter().any(|l| l == line);
+    let rejected = format!(
+        r#"circuit_breaker_calls_total{{name="payments",outcome="rejected"}} {}"#,
+        tally.breaker_rejections
+    );
+    assert!(metric(&rejected), "{:#?}", tally.breaker_metrics);
+    assert!(
+        metric(r#"circuit_breaker_state{name="payments"} 0"#),
+        "{:#?}",
+        tally.breaker_metrics
     );
     let transitions: Vec<_> = tally.transitions.iter().map(|&(_, f, t)| (f, t)).collect();
     assert_eq!(

@@ -30,14 +30,15 @@ use demo::script::{Health, Script};
 use demo::{Config, Observer, OrderOutcome, Tally};
 
 const USAGE: &str = "\
-usage: checkout [--orders N] [--script PHASES] [--db PATH]
+usage: checkout [--orders N] [--script PHASES] [--db PATH] [--port PORT]
 
   --orders N       orders to take, spread evenly over the script (default 400)
   --script PHASES  the payment service's health, e.g. the default
                    healthy=2s,errors=2.5s,hanging=2.5s,healthy=3s
                    (healthy | errors: 500 at once | hanging: never answers; end healthy)
   --db PATH        the durable queue's file (default: a fresh file in the temp dir,
-                   removed at the end if empty)";
+                   removed at the end if empty)
+  --port PORT      serve /metrics on 127.0.0.1:PORT while it runs (default: a free port)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -70,6 +71,7 @@ async fn main() -> ExitCode {
         script: args.script,
         db: db.clone(),
         drain_deadline: Duration::from_secs(10),
+        metrics_port: args.port,
     };
     let tally = match demo::run(config, progress).await {
         Ok(tally) => tally,
@@ -109,6 +111,13 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn serving_metrics(&self, addr: std::net::SocketAddr) {
+        self.line(
+            Duration::ZERO,
+            format!("metrics at http://{addr}/metrics (while it runs)"),
+        );
+    }
+
     fn phase(&self, at: Duration, health: Health) {
         self.line(at, format!("payment service is now {health}"));
         self.bar.set_message(format!("payments {health}"));
@@ -156,12 +165,18 @@ fn print_tally(t: &Tally) {
         t.breaker_rejections
     );
     println!("wall time: {:.1}s", t.wall_time.as_secs_f64());
+    println!();
+    println!("last scrape of /metrics (the breaker's series):");
+    for line in &t.breaker_metrics {
+        println!("  {line}");
+    }
 }
 
 struct Args {
     orders: u64,
     script: Script,
     db: Option<PathBuf>,
+    port: u16,
 }
 
 impl Args {
@@ -170,6 +185,7 @@ impl Args {
             orders: 400,
             script: Script::classic(),
             db: None,
+            port: 0,
         };
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -183,6 +199,11 @@ impl Args {
                 }
                 "--script" => parsed.script = Script::parse(&value()?)?,
                 "--db" => parsed.db = Some(PathBuf::from(value()?)),
+                "--port" => {
+                    parsed.port = value()?
+                        .parse()
+                        .map_err(|_| "--port must be a number from 0 to 65535")?;
+                }
                 "-h" | "--help" => return Err("checkout: the breakwater demo".to_string()),
                 other => return Err(format!("unknown argument '{other}'")),
             }

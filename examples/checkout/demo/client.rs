@@ -14,6 +14,7 @@ use std::time::Duration;
 use breakwater::circuit_breaker::CircuitBreaker;
 use breakwater::fallback::Fallback;
 use breakwater::http::ResponseClassifier;
+use breakwater::metrics::Metrics;
 use breakwater::retry::{Backoff, Budget, Jitter, Predicate, RetryLayer, RetryOnError};
 use breakwater::{ConfigError, Error, ErrorKind, Resilience};
 use bytes::Bytes;
@@ -22,6 +23,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use prometheus::Registry;
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, ServiceBuilder};
 
@@ -49,11 +51,13 @@ pub fn breaker() -> Result<CircuitBreaker, ConfigError> {
         .build()
 }
 
+/// The client, its every layer's metrics registered in `registry`.
 pub fn payment_client(
     addr: SocketAddr,
     breaker: &CircuitBreaker,
     queue: DurableQueue,
-) -> Result<PaymentClient, ConfigError> {
+    registry: &Registry,
+) -> Result<PaymentClient, BoxError> {
     let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let uri = format!("http://{addr}/charge");
     let to_http = move |payment: Payment| {
@@ -121,10 +125,16 @@ pub fn payment_client(
 
     let stack = Resilience::builder("payments")
         .fallback(&fallback)
-        .retry(retry)
+        .retry(retry.clone())
         .circuit_breaker_with(breaker, ResponseClassifier::new())
         .timeout(TIMEOUT)
         .build()?;
+    Metrics::new()
+        .circuit_breaker(breaker)
+        .retry(&retry)
+        .timeout(stack.timeout_layer())
+        .fallback(&fallback)
+        .register(registry)?;
     Ok(BoxCloneSyncService::new(stack.layer(payments)))
 }
 

@@ -6,10 +6,12 @@
 //! the breaker closes, and once more at the end, the queue is drained through the same client.
 
 pub mod client;
+pub mod metrics_server;
 pub mod payment_server;
 pub mod queue;
 pub mod script;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub struct Config {
     pub db: PathBuf,
     /// How long the final drain may take once the orders are in.
     pub drain_deadline: Duration,
+    /// Where `/metrics` is served on 127.0.0.1 (0: any free port).
+    pub metrics_port: u16,
 }
 
 /// What became of one order.
@@ -56,6 +60,7 @@ pub enum OrderOutcome {
 
 /// Hooks for showing progress; every method has a do-nothing default.
 pub trait Observer: Send + Sync + 'static {
+    fn serving_metrics(&self, _addr: SocketAddr) {}
     fn phase(&self, _at: Duration, _health: Health) {}
     fn transition(&self, _at: Duration, _from: State, _to: State) {}
     fn order(&self, _outcome: OrderOutcome) {}
@@ -84,6 +89,8 @@ pub struct Tally {
     pub breaker_rejections: u64,
     pub transitions: Vec<(Duration, State, State)>,
     pub wall_time: Duration,
+    /// The breaker's lines of a last scrape of `/metrics`.
+    pub breaker_metrics: Vec<String>,
 }
 
 impl Tally {
@@ -100,7 +107,10 @@ pub async fn run(config: Config, observer: Arc<dyn Observer>) -> Result<Tally, B
     let (server, addr) = PaymentServer::start().await?;
     let queue = DurableQueue::open(&config.db)?;
     let breaker = client::breaker()?;
-    let client = client::payment_client(addr, &breaker, queue.clone())?;
+    let registry = prometheus::Registry::new();
+    let client = client::payment_client(addr, &breaker, queue.clone(), &registry)?;
+    let metrics = metrics_server::serve(registry, config.metrics_port).await?;
+    observer.serving_metrics(metrics);
     let started = Instant::now();
 
     tokio::spawn(follow_script(
@@ -179,6 +189,12 @@ pub async fn run(config: Config, observer: Arc<dyn Observer>) -> Result<Tally, B
     }
     transitions.abort();
     tally.transitions = drainer.timeline.lock().await.clone();
+    tally.breaker_metrics = metrics_server::scrape(metrics)
+        .await?
+        .lines()
+        .filter(|line| line.starts_with("circuit_breaker_"))
+        .map(str::to_owned)
+        .collect();
     Ok(tally)
 }
 
