@@ -324,6 +324,22 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     }
 }
 
+impl<Fb, Rt, Cb, Bh> ResilienceLayer<Fb, Rt, Cb, TimeoutLayer, Bh> {
+    /// The timeout layer the builder made from [`timeout`](ResilienceBuilder::timeout): every
+    /// service this stack wraps shares it, e.g. its count of timeouts (for metrics).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use breakwater::Resilience;
+    /// let stack = Resilience::builder("db").timeout(Duration::from_secs(2)).build().unwrap();
+    /// assert_eq!(stack.timeout_layer().limit(), Duration::from_secs(2));
+    /// assert_eq!(stack.timeout_layer().timeouts(), 0);
+    /// ```
+    pub fn timeout_layer(&self) -> &TimeoutLayer {
+        &self.timeout
+    }
+}
+
 impl<S, Fb, Rt, Cb, To, Bh> Layer<S> for ResilienceLayer<Fb, Rt, Cb, To, Bh>
 where
     Bh: Layer<Lift<S>>,

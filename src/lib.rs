@@ -13,7 +13,8 @@
 //! - [`Resilience`]: all of them in one layer, in the order that makes them work together.
 //! - [`Error`]: the one error type of a stack; [`classify`]: which outcomes are failures.
 //!
-//! Prometheus metrics are on the way (see the CHANGELOG).
+//! - `metrics` (feature `metrics`): Prometheus metrics of every layer, read at scrape
+//!   time from counters the layers keep anyway.
 //!
 //! # Quick start
 //!
@@ -47,6 +48,12 @@
 //! # Feature flags
 //! - `http`: `Error::to_response` (open → 503 + `Retry-After`, timeout → 504, bulkhead →
 //!   503 or 429), and the retry layer's HTTP support (retryable statuses, `Retry-After`).
+//!   `http::ResponseClassifier`: 5xx and 429 responses count as failures.
+//! - `grpc` (includes `http`): `grpc::GrpcClassifier` (`Unavailable`, `DeadlineExceeded`,
+//!   `ResourceExhausted`, `Internal`, `Unknown` count as failures, read from the
+//!   `grpc-status` header), `Error::grpc_code`. No gRPC crate is pulled in.
+//! - `metrics`: `metrics::Metrics` registers Prometheus collectors of breakers,
+//!   bulkheads, retries, timeouts and fallbacks into your `prometheus::Registry`.
 //! - `chaos`: [`chaos`], a fault-injection layer (errors, latency, hangs, aborted calls at
 //!   seeded rates, switchable at run time) for tests and staging. Not compiled without it.
 //! - `serde`: [`config`], every layer's settings read from TOML / JSON (durations like
@@ -71,9 +78,13 @@ pub mod config;
 mod config_error;
 mod error;
 pub mod fallback;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod lift;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod name;
 pub mod retry;
 pub mod timeout;

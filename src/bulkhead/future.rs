@@ -40,7 +40,7 @@ pin_project! {
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F, Req> {
+    pub(crate) enum Kind<F, Req> {
         Called {
             #[pin]
             inner: F,
@@ -54,7 +54,26 @@ pin_project! {
     }
 }
 
+/// The fields of a [`ResponseFuture`], for `BulkheadService::call` to join its two paths
+/// field by field.
+///
+/// Why: when `call` returned either an inline-built future or the one its cold path made,
+/// the compiler built the future aside and copied it into place with 16-byte loads over
+/// 8-byte stores, a store-forwarding stall on every call (perf: ~40 % of the call's
+/// samples on that one load; 28 → 17 ns per call, now level with tower's
+/// `ConcurrencyLimit`). Joined field by field, it is written in place.
+pub(crate) type Parts<F, Req> = (Kind<F, Req>, Option<OwnedSemaphorePermit>);
+
 impl<F, Req> ResponseFuture<F, Req> {
+    pub(crate) fn into_parts(self) -> Parts<F, Req> {
+        (self.kind, self.permit)
+    }
+
+    #[inline]
+    pub(crate) fn from_parts((kind, permit): Parts<F, Req>) -> Self {
+        ResponseFuture { kind, permit }
+    }
+
     #[inline]
     pub(crate) fn called(inner: F, permit: OwnedSemaphorePermit) -> Self {
         ResponseFuture {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tower_service::Service;
 
+use super::future::Kind;
 use super::handle::Wait;
 use super::{Bulkhead, BulkheadFull, ResponseFuture};
 
@@ -188,10 +189,17 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        match self.permit.take() {
-            Some(permit) => ResponseFuture::called(self.inner.call(request), permit),
-            None => self.call_contended(request),
-        }
+        // Joined field by field (see `future::Parts`): builds the future in place.
+        let parts = match self.permit.take() {
+            Some(permit) => (
+                Kind::Called {
+                    inner: self.inner.call(request),
+                },
+                Some(permit),
+            ),
+            None => self.call_contended(request).into_parts(),
+        };
+        ResponseFuture::from_parts(parts)
     }
 }
 

@@ -150,7 +150,14 @@ impl Core {
                         self.close(generation);
                     }
                 }
-                _ => self.trip(generation, State::HalfOpen),
+                _ => {
+                    if outcome == Outcome::Failure
+                        && self.state.state() == (State::HalfOpen, generation)
+                    {
+                        bump(&block.counted_failures, 1);
+                    }
+                    self.trip(generation, State::HalfOpen)
+                }
             },
         }
     }
@@ -165,8 +172,11 @@ impl Core {
                     if run.run() != 0 && current() {
                         run.success();
                     }
-                } else if current() && run.failure() >= threshold {
-                    self.trip(generation, State::Closed);
+                } else if current() {
+                    bump(&block.counted_failures, 1);
+                    if run.failure() >= threshold {
+                        self.trip(generation, State::Closed);
+                    }
                 }
             }
             (Window::Count(window), Rule::Rate(rule)) => {
@@ -174,6 +184,9 @@ impl Core {
                     return;
                 }
                 window.record(block, generation, failed, slow);
+                if failed {
+                    bump(&block.counted_failures, 1);
+                }
                 if failed || slow {
                     self.maybe_trip(generation, rule, window.counts());
                 }
@@ -184,6 +197,9 @@ impl Core {
                 }
                 let now = self.now();
                 window.record(block, generation, now, failed, slow);
+                if failed {
+                    bump(&block.counted_failures, 1);
+                }
                 if failed || slow {
                     let counts = window.counts(&self.blocks.lock(), generation, now);
                     self.maybe_trip(generation, rule, counts);
@@ -349,6 +365,7 @@ impl Core {
             rejected: sum(|b| &b.rejected),
             cancelled: sum(|b| &b.cancelled),
             slow: sum(|b| &b.slow),
+            counted_failures: sum(|b| &b.counted_failures),
         };
         let in_closed = word.state == State::Closed;
         let (counts, consecutive_failures) = match &self.window {

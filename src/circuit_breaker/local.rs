@@ -37,6 +37,9 @@ pub(crate) struct ThreadBlock {
     pub(crate) rejected: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     pub(crate) slow: AtomicU64,
+    /// Failures that counted toward opening (see `Totals::counted_failures`); bumped on the
+    /// failure path only.
+    pub(crate) counted_failures: AtomicU64,
     /// Time-window buckets of this thread (empty for other rules).
     pub(crate) buckets: Box<[Bucket]>,
     /// Count-window slots this thread has claimed: `[claim_next, claim_end)` of closed

@@ -129,6 +129,10 @@ pub struct Totals {
     pub cancelled: u64,
     /// Calls slower than the slow-call threshold (when one is set).
     pub slow: u64,
+    /// Failures that counted toward opening: those recorded while closed, in the closed
+    /// period they started in, and failed half-open trials. A subset of `failures` (not of
+    /// `calls()`): it leaves out failures while disabled and stale ones.
+    pub counted_failures: u64,
 }
 
 impl Totals {

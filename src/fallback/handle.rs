@@ -165,6 +165,12 @@ impl<H, P, K> Fallback<H, P, K> {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// The shared count, for a metrics collector.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn counter(&self) -> &Arc<AtomicU64> {
+        &self.count
+    }
+
     /// A tower layer that puts this fallback above a service whose error is
     /// [`breakwater::Error<E, Req>`](crate::Error).
     ///

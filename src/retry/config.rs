@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::backoff::Curve;
+use super::stats::Stats;
 use super::{Backoff, Budget, CloneRequest, Jitter, RetryLayer, RetryOnError};
 use crate::{ConfigError, Name};
 
@@ -65,6 +66,8 @@ pub(crate) struct Plan<C> {
     pub(crate) budget: Option<Budget>,
     pub(crate) max_retry_after: Duration,
     pub(crate) copier: C,
+    /// Counted on the retry path only; shared with a metrics collector.
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl Builder {
@@ -305,6 +308,7 @@ impl<P, C> Builder<P, C> {
                 budget: self.budget,
                 max_retry_after: self.max_retry_after,
                 copier: self.copier,
+                stats: Arc::default(),
             }),
         }))
     }

@@ -12,6 +12,7 @@ use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use super::config::Plan;
+use super::stats::Stats;
 use super::{CopyRequest, Predicate, RetriesExhausted};
 use crate::{Error, Name};
 
@@ -67,7 +68,31 @@ pub(crate) enum Next<S, Req, C> {
     /// Send another attempt.
     Replay(Replay<S, Req, C>),
     /// Nothing more: give up, saying why.
-    Stop { name: Name, stop: Stop },
+    Stop { by: Owner<C>, stop: Stop },
+}
+
+/// Whose call gives up. Just the name when the call stopped before its first attempt for a
+/// reason nobody counts (no attempt left, a request that cannot be copied): so the success
+/// path takes no reference count. The plan, with its counters, when the end will be counted.
+pub(crate) enum Owner<C> {
+    Name(Name),
+    Plan(Arc<Plan<C>>),
+}
+
+impl<C> Owner<C> {
+    fn name(&self) -> &Name {
+        match self {
+            Owner::Name(name) => name,
+            Owner::Plan(plan) => &plan.name,
+        }
+    }
+
+    fn stats(&self) -> Option<&Stats> {
+        match self {
+            Owner::Name(_) => None,
+            Owner::Plan(plan) => Some(&plan.stats),
+        }
+    }
 }
 
 /// Why no further attempt will be made.
@@ -120,6 +145,20 @@ pub(crate) fn copy_for_attempt<C: CopyRequest<Req>, Req>(
         }
     }
     plan.copier.copy_request(request).ok_or(Stop::NotReplayable)
+}
+
+impl<S, Req, C> Next<S, Req, C> {
+    /// A call that was retried ended with an outcome the predicate accepts.
+    #[cold]
+    fn retried_call_ended(&self, ok: bool) {
+        let stats = match self {
+            Next::Replay(replay) => Some(&*replay.plan.stats),
+            Next::Stop { by, .. } => by.stats(),
+        };
+        if let Some(stats) = stats {
+            stats.retried_call_ended(ok);
+        }
+    }
 }
 
 impl<S, Req, C> Replay<S, Req, C> {
@@ -207,22 +246,38 @@ where
                     // reload of the just-written value (+2 ns a call).
                     let outcome = match future.poll(cx) {
                         Poll::Ready(outcome) if this.predicate.should_retry(&outcome) => outcome,
-                        done_or_pending => return done_or_pending,
+                        done_or_pending => {
+                            // Counted only for a call that was retried: the first attempt's
+                            // end costs one compare of a field at hand.
+                            if *this.attempts != 0 {
+                                if let Poll::Ready(outcome) = &done_or_pending {
+                                    this.next.retried_call_ended(outcome.is_ok());
+                                }
+                            }
+                            return done_or_pending;
+                        }
                     };
                     *this.attempts += 1;
                     let attempts = *this.attempts;
                     let replay = match this.next {
                         Next::Replay(replay) => replay,
-                        Next::Stop { name, stop } => {
-                            return Poll::Ready(give_up(outcome, name, *stop, attempts))
+                        Next::Stop { by, stop } => {
+                            return Poll::Ready(give_up(
+                                outcome,
+                                by.name(),
+                                by.stats(),
+                                *stop,
+                                attempts,
+                            ))
                         }
                     };
                     if let Some(budget) = &replay.plan.budget {
                         if !budget.try_withdraw() {
-                            let name = &replay.plan.name;
+                            let plan = &replay.plan;
                             return Poll::Ready(give_up(
                                 outcome,
-                                name,
+                                &plan.name,
+                                Some(&plan.stats),
                                 Stop::BudgetEmpty,
                                 attempts,
                             ));
@@ -253,6 +308,7 @@ where
                         return Poll::Ready(Err(e));
                     }
                     let attempt = *this.attempts + 1;
+                    Stats::count(&replay.plan.stats.retries);
                     let future = match copy_for_attempt(&*replay.plan, attempt, &replay.request) {
                         Ok(copy) => {
                             let request = mem::replace(&mut replay.request, copy);
@@ -261,8 +317,9 @@ where
                         Err(stop) => {
                             // The last attempt: it takes the request and the service clone
                             // with it, so nothing is held past it.
-                            let name = replay.plan.name.clone();
-                            match mem::replace(this.next, Next::Stop { name, stop }) {
+                            // A retry was sent, so its end is counted: keep the plan.
+                            let by = Owner::Plan(replay.plan.clone());
+                            match mem::replace(this.next, Next::Stop { by, stop }) {
                                 Next::Replay(mut last) => last.service.call(last.request),
                                 Next::Stop { .. } => unreachable!("matched as a replay above"),
                             }
@@ -281,9 +338,17 @@ where
 fn give_up<R, E, Req>(
     outcome: Result<R, Error<E, Req>>,
     name: &Name,
+    stats: Option<&Stats>,
     stop: Stop,
     attempts: u32,
 ) -> Result<R, Error<E, Req>> {
+    if let Some(stats) = stats {
+        match stop {
+            Stop::BudgetEmpty => Stats::count(&stats.budget_exhausted),
+            Stop::NotReplayable if attempts == 1 => {}
+            _ => Stats::count(&stats.exhausted),
+        }
+    }
     match outcome {
         Ok(response) => Ok(response),
         Err(error) if stop == Stop::NotReplayable && attempts == 1 => Err(error),

@@ -89,6 +89,12 @@ impl<P, C> RetryLayer<P, C> {
     pub fn budget(&self) -> Option<&Budget> {
         self.policy.plan.budget.as_ref()
     }
+
+    /// The layer's counters, for a metrics collector.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn stats(&self) -> &std::sync::Arc<super::Stats> {
+        &self.policy.plan.stats
+    }
 }
 
 impl<S, P: Clone, C: Clone> Layer<S> for RetryLayer<P, C> {

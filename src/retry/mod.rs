@@ -83,6 +83,7 @@ pub mod http;
 mod layer;
 mod policy;
 mod service;
+mod stats;
 
 pub use self::backoff::{Backoff, Delays, Jitter};
 pub use self::budget::{Budget, BudgetBuilder};
@@ -92,3 +93,5 @@ pub use self::future::ResponseFuture;
 pub use self::layer::RetryLayer;
 pub use self::policy::{CloneRequest, CopyRequest, Predicate, RetryOnError};
 pub use self::service::RetryService;
+#[cfg(feature = "metrics")]
+pub(crate) use self::stats::Stats;

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use super::config::Policy;
-use super::future::{copy_for_attempt, Next, Replay};
+use super::future::{copy_for_attempt, Next, Owner, Replay, Stop};
 use super::{CloneRequest, CopyRequest, Predicate, ResponseFuture, RetryOnError};
 use crate::Error;
 
@@ -124,8 +124,14 @@ where
                 copy,
                 self.policy.plan.clone(),
             )),
+            // Counted if the first attempt wants a retry the budget then refuses: a
+            // reference count taken only while the budget is empty (an outage).
+            Err(Stop::BudgetEmpty) => Next::Stop {
+                by: Owner::Plan(self.policy.plan.clone()),
+                stop: Stop::BudgetEmpty,
+            },
             Err(stop) => Next::Stop {
-                name: plan.name.clone(),
+                by: Owner::Name(plan.name.clone()),
                 stop,
             },
         };

@@ -15,6 +15,9 @@ pub(crate) use crate::config_error::LONGEST as MAX_LIMIT;
 pub(crate) struct Config {
     pub(crate) name: Name,
     pub(crate) limit: Duration,
+    /// The id of the layer's timeout counter (`stats.rs`); 0 for a service built without a
+    /// layer, which has nowhere to report.
+    pub(crate) counter: u64,
 }
 
 impl Config {
@@ -38,7 +41,11 @@ impl Config {
                 "at most ten years (leave the timeout out for no limit)",
             ));
         }
-        Ok(Config { name, limit })
+        Ok(Config {
+            name,
+            limit,
+            counter: 0,
+        })
     }
 }
 

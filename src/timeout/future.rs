@@ -8,7 +8,8 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::Elapsed;
+use super::config::Config;
+use super::{stats, Elapsed};
 use crate::Name;
 
 pin_project! {
@@ -42,6 +43,8 @@ pin_project! {
         // Kept for the error only; a `&'static str` name is a plain copy.
         name: Name,
         limit: Duration,
+        // The layer's timeout counter, by id (see `stats.rs`): a plain copy, no `Arc`.
+        counter: u64,
     }
 }
 
@@ -60,12 +63,14 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, deadline: Instant, name: Name, limit: Duration) -> Self {
+    #[inline]
+    pub(crate) fn new(inner: F, deadline: Instant, config: &Config) -> Self {
         ResponseFuture {
             inner,
             timer: Timer::Unarmed { deadline },
-            name,
-            limit,
+            name: config.name.clone(),
+            limit: config.limit,
+            counter: config.counter,
         }
     }
 }
@@ -98,6 +103,7 @@ where
         // clock).
         let started = sleep.deadline() - *this.limit;
         let elapsed = Instant::now().saturating_duration_since(started);
+        stats::fired(*this.counter);
         Poll::Ready(Err(
             Elapsed::new(this.name.clone(), *this.limit, elapsed).into()
         ))

@@ -1,10 +1,12 @@
 //! The tower `Layer` of a timeout.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tower_layer::Layer;
 
 use super::config::Config;
+use super::stats::Fired;
 use super::Timeout;
 use crate::{ConfigError, Name};
 
@@ -24,6 +26,8 @@ use crate::{ConfigError, Name};
 #[derive(Debug, Clone)]
 pub struct TimeoutLayer {
     config: Config,
+    /// Shared by clones; services and futures know it by `config.counter` only.
+    fired: Arc<Fired>,
 }
 
 impl TimeoutLayer {
@@ -46,9 +50,10 @@ impl TimeoutLayer {
     /// ));
     /// ```
     pub fn new(name: impl Into<Name>, limit: Duration) -> Result<Self, ConfigError> {
-        Ok(TimeoutLayer {
-            config: Config::new(name.into(), limit)?,
-        })
+        let mut config = Config::new(name.into(), limit)?;
+        let fired = Fired::new();
+        config.counter = fired.id;
+        Ok(TimeoutLayer { config, fired })
     }
 
     /// The name the errors carry.
@@ -73,6 +78,32 @@ impl TimeoutLayer {
     /// ```
     pub fn limit(&self) -> Duration {
         self.config.limit
+    }
+
+    /// How many calls of this layer's services (and of its clones') have timed out so far.
+    /// Counting costs a call nothing unless its timer fires.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breakwater::timeout::TimeoutLayer;
+    /// use tower::{service_fn, BoxError, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let layer = TimeoutLayer::new("db", Duration::from_millis(10)).unwrap();
+    /// let hangs = layer.layer(service_fn(|()| std::future::pending::<Result<(), BoxError>>()));
+    /// assert!(hangs.oneshot(()).await.is_err());
+    /// assert_eq!(layer.timeouts(), 1);
+    /// # }
+    /// ```
+    pub fn timeouts(&self) -> u64 {
+        self.fired.count()
+    }
+
+    /// The counter, for a metrics collector.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn fired(&self) -> &Arc<Fired> {
+        &self.fired
     }
 }
 

@@ -79,8 +79,11 @@ mod error;
 mod future;
 mod layer;
 mod service;
+mod stats;
 
 pub use self::error::Elapsed;
 pub use self::future::ResponseFuture;
 pub use self::layer::TimeoutLayer;
 pub use self::service::Timeout;
+#[cfg(feature = "metrics")]
+pub(crate) use self::stats::Fired;

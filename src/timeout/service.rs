@@ -137,6 +137,6 @@ where
         // The limit was checked to be at most ten years: the deadline cannot overflow.
         let deadline = Instant::now() + self.config.limit;
         let inner = self.inner.call(request);
-        ResponseFuture::new(inner, deadline, self.config.name.clone(), self.config.limit)
+        ResponseFuture::new(inner, deadline, &self.config)
     }
 }

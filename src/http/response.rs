@@ -1,28 +1,4 @@
-//! HTTP mapping of breakwater's errors (feature `http`).
-//!
-//! Turn a [`breakwater::Error`](crate::Error) into the response a server should send (in an
-//! axum `HandleErrorLayer`, say):
-//!
-//! | error | status | header |
-//! |---|---|---|
-//! | [`Rejected`](crate::Error::Rejected) (breaker open) | 503 Service Unavailable | `Retry-After` (whole seconds, rounded up) when known |
-//! | [`Timeout`](crate::Error::Timeout) | 504 Gateway Timeout | |
-//! | [`BulkheadFull`](crate::Error::BulkheadFull) | 503 Service Unavailable (or the status you pass to [`Error::to_response_with`], e.g. 429 Too Many Requests when the caller, not the dependency, is the one to slow down) | |
-//! | [`RetriesExhausted`](crate::Error::RetriesExhausted) | the status of its last error | |
-//! | [`Inner`](crate::Error::Inner) | 500 Internal Server Error (map your own errors first if they deserve better) | |
-//!
-//! ```
-//! use breakwater::circuit_breaker::CircuitBreaker;
-//! use breakwater::Error;
-//! use http::StatusCode;
-//!
-//! let breaker = CircuitBreaker::builder("payments").build().unwrap();
-//! breaker.force_open();
-//! let error: Error<std::io::Error> = breaker.try_acquire().unwrap_err().into();
-//! let response: http::Response<String> = error.to_response();
-//! assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-//! assert_eq!(response.body(), "circuit 'payments' is forced open");
-//! ```
+//! Errors → responses: what a server sends when a breakwater layer refused or gave up.
 
 use http::header::{HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
@@ -30,7 +6,7 @@ use http::{Response, StatusCode};
 use crate::Error;
 
 impl<E, Req> Error<E, Req> {
-    /// The HTTP status this error maps to (see the [table](crate::http)); a full bulkhead
+    /// The HTTP status this error maps to (see the [table](crate::http#errors-to-responses)); a full bulkhead
     /// maps to 503.
     ///
     /// ```

@@ -1,0 +1,295 @@
+//! [`Metrics`]: the list of instances whose metrics go into a registry.
+
+use prometheus::Registry;
+
+use super::breaker::BreakerSource;
+use super::collect::Scraped;
+use super::layers::{
+    BulkheadSource, FallbackPart, FallbackSource, RetryPart, RetrySource, TimeoutPart,
+    TimeoutSource,
+};
+use super::Error;
+use crate::bulkhead::Bulkhead;
+use crate::circuit_breaker::CircuitBreaker;
+use crate::fallback::Fallback;
+use crate::retry::RetryLayer;
+use crate::timeout::TimeoutLayer;
+use crate::Name;
+
+/// The instances whose metrics go into a registry, and an optional namespace: list them,
+/// then [`register`](Metrics::register) them all at once into your own
+/// `prometheus::Registry`.
+///
+/// Registering holds a handle of each instance (values are read from it at scrape time);
+/// nothing is registered implicitly, and nothing in the default registry.
+///
+/// ```
+/// use std::time::Duration;
+/// use breakwater::bulkhead::Bulkhead;
+/// use breakwater::circuit_breaker::CircuitBreaker;
+/// use breakwater::metrics::Metrics;
+/// use breakwater::timeout::TimeoutLayer;
+///
+/// let breaker = CircuitBreaker::builder("payments").build().unwrap();
+/// let bulkhead = Bulkhead::builder("payments").max_concurrent(16).build().unwrap();
+/// let timeout = TimeoutLayer::new("payments", Duration::from_secs(2)).unwrap();
+///
+/// let registry = prometheus::Registry::new();
+/// Metrics::new()
+///     .namespace("shop")
+///     .circuit_breaker(&breaker)
+///     .bulkhead(&bulkhead)
+///     .timeout(&timeout)
+///     .register(&registry)
+///     .expect("registered once");
+///
+/// let families = registry.gather();
+/// assert!(families.iter().any(|f| f.name() == "shop_circuit_breaker_state"));
+/// assert!(families.iter().any(|f| f.name() == "shop_bulkhead_in_flight"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    namespace: Option<String>,
+    parts: Vec<Part>,
+}
+
+/// One instance to register.
+#[derive(Debug, Clone)]
+enum Part {
+    Breaker(CircuitBreaker),
+    Bulkhead(Bulkhead),
+    Retry(RetryPart),
+    Timeout(TimeoutPart),
+    Fallback(FallbackPart),
+}
+
+impl Part {
+    fn layer(&self) -> &'static str {
+        match self {
+            Part::Breaker(_) => "circuit breaker",
+            Part::Bulkhead(_) => "bulkhead",
+            Part::Retry(_) => "retry",
+            Part::Timeout(_) => "timeout",
+            Part::Fallback(_) => "fallback",
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Part::Breaker(b) => b.name(),
+            Part::Bulkhead(b) => b.name(),
+            Part::Retry(r) => r.name.as_str(),
+            Part::Timeout(t) => t.name.as_str(),
+            Part::Fallback(f) => f.name.as_str(),
+        }
+    }
+
+    fn collector(&self, namespace: Option<&str>) -> prometheus::Result<Scraped> {
+        Ok(match self {
+            Part::Breaker(b) => Scraped::new(BreakerSource::new(b.clone(), namespace)?),
+            Part::Bulkhead(b) => Scraped::new(BulkheadSource::new(b.clone(), namespace)?),
+            Part::Retry(r) => Scraped::new(RetrySource::new(r.clone(), namespace)?),
+            Part::Timeout(t) => Scraped::new(TimeoutSource::new(t.clone(), namespace)?),
+            Part::Fallback(f) => Scraped::new(FallbackSource::new(f.clone(), namespace)?),
+        })
+    }
+}
+
+impl Metrics {
+    /// An empty list, without a namespace.
+    ///
+    /// ```
+    /// # use breakwater::metrics::Metrics;
+    /// Metrics::new().register(&prometheus::Registry::new()).unwrap(); // nothing to add
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Prefix every metric name with `namespace` and `_` (`shop` gives
+    /// `shop_circuit_breaker_state`). Checked by [`register`](Metrics::register).
+    ///
+    /// ```
+    /// # use breakwater::metrics::Metrics;
+    /// let err = Metrics::new().namespace("my-app").register(&prometheus::Registry::new());
+    /// assert!(err.is_err()); // '-' is not allowed in a metric name
+    /// ```
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Add a circuit breaker: `circuit_breaker_state`, `_state_seconds`, `_calls_total`,
+    /// `_failures_total`, `_transitions_total` (see the [module docs](super)).
+    ///
+    /// ```
+    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use breakwater::metrics::Metrics;
+    /// let breaker = CircuitBreaker::builder("db").build().unwrap();
+    /// let metrics = Metrics::new().circuit_breaker(&breaker);
+    /// # metrics.register(&prometheus::Registry::new()).unwrap();
+    /// ```
+    pub fn circuit_breaker(mut self, breaker: &CircuitBreaker) -> Self {
+        self.parts.push(Part::Breaker(breaker.clone()));
+        self
+    }
+
+    /// Add a bulkhead: `bulkhead_in_flight`, `_waiting`, `_max_concurrent`,
+    /// `_rejected_total`.
+    ///
+    /// ```
+    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use breakwater::metrics::Metrics;
+    /// let bulkhead = Bulkhead::builder("db").max_concurrent(8).build().unwrap();
+    /// let metrics = Metrics::new().bulkhead(&bulkhead);
+    /// # metrics.register(&prometheus::Registry::new()).unwrap();
+    /// ```
+    pub fn bulkhead(mut self, bulkhead: &Bulkhead) -> Self {
+        self.parts.push(Part::Bulkhead(bulkhead.clone()));
+        self
+    }
+
+    /// Add a retry layer (its clones share its counts): `retry_attempts_total`,
+    /// `retry_calls_total`, and `retry_budget_available` if it has a budget.
+    ///
+    /// ```
+    /// # use breakwater::metrics::Metrics;
+    /// use breakwater::retry::RetryLayer;
+    /// let retry = RetryLayer::builder("db").max_attempts(3).build().unwrap();
+    /// let metrics = Metrics::new().retry(&retry);
+    /// # metrics.register(&prometheus::Registry::new()).unwrap();
+    /// ```
+    pub fn retry<P, C>(mut self, retry: &RetryLayer<P, C>) -> Self {
+        self.parts.push(Part::Retry(RetryPart {
+            name: Name::from(retry.name().to_owned()),
+            stats: retry.stats().clone(),
+            budget: retry.budget().cloned(),
+        }));
+        self
+    }
+
+    /// Add a timeout layer (its clones share its count): `timeout_timeouts_total`,
+    /// `timeout_limit_seconds`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use breakwater::metrics::Metrics;
+    /// use breakwater::timeout::TimeoutLayer;
+    /// let timeout = TimeoutLayer::new("db", Duration::from_secs(1)).unwrap();
+    /// let metrics = Metrics::new().timeout(&timeout);
+    /// # metrics.register(&prometheus::Registry::new()).unwrap();
+    /// ```
+    pub fn timeout(mut self, timeout: &TimeoutLayer) -> Self {
+        self.parts.push(Part::Timeout(TimeoutPart {
+            name: Name::from(timeout.name().to_owned()),
+            limit: timeout.limit(),
+            fired: timeout.fired().clone(),
+        }));
+        self
+    }
+
+    /// Add a fallback: `circuit_breaker_fallbacks_total`, labelled with the fallback's
+    /// name (give it its breaker's name, and the series line up).
+    ///
+    /// ```
+    /// # use breakwater::metrics::Metrics;
+    /// use breakwater::{fallback::Fallback, Error};
+    /// let fallback = Fallback::new("db", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });
+    /// let metrics = Metrics::new().fallback(&fallback);
+    /// # metrics.register(&prometheus::Registry::new()).unwrap();
+    /// ```
+    pub fn fallback<H, P, K>(mut self, fallback: &Fallback<H, P, K>) -> Self {
+        self.parts.push(Part::Fallback(FallbackPart {
+            name: Name::from(fallback.name().to_owned()),
+            count: fallback.counter().clone(),
+        }));
+        self
+    }
+
+    /// Put the metrics of every listed instance into `registry`: all of them, or (on an
+    /// error) none. Each instance is its own collector, labelled `name` = its name, so
+    /// instances listed in different `Metrics` (or registered by different parts of a
+    /// program) go into one registry side by side.
+    ///
+    /// Fails with [`Error::AlreadyRegistered`] when `registry` already has an instance of
+    /// the same kind and name (the same one registered twice, or two with one name), and
+    /// with [`Error::InvalidNamespace`] for a namespace that is not a metric name. Never
+    /// panics.
+    ///
+    /// ```
+    /// use breakwater::circuit_breaker::CircuitBreaker;
+    /// use breakwater::metrics::{Error, Metrics};
+    ///
+    /// let registry = prometheus::Registry::new();
+    /// let db = CircuitBreaker::builder("db").build().unwrap();
+    /// let cache = CircuitBreaker::builder("cache").build().unwrap();
+    /// Metrics::new().circuit_breaker(&db).register(&registry).unwrap();
+    /// Metrics::new().circuit_breaker(&cache).register(&registry).unwrap();
+    ///
+    /// let other_db = CircuitBreaker::builder("db").build().unwrap();
+    /// let err = Metrics::new().circuit_breaker(&other_db).register(&registry).unwrap_err();
+    /// assert!(matches!(err, Error::AlreadyRegistered { layer: "circuit breaker", ref name } if name == "db"));
+    /// ```
+    pub fn register(&self, registry: &Registry) -> Result<(), Error> {
+        let namespace = self.namespace.as_deref();
+        if let Some(namespace) = namespace {
+            if !is_metric_name(namespace) {
+                return Err(Error::InvalidNamespace(namespace.to_owned()));
+            }
+        }
+        let mut added = Vec::with_capacity(self.parts.len());
+        for part in &self.parts {
+            match register_one(registry, part, namespace) {
+                Ok(collector) => added.push(collector),
+                Err(e) => {
+                    for collector in added {
+                        // It was added by this call just above: taking it out cannot fail.
+                        let _ = registry.unregister(Box::new(collector));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn register_one(
+    registry: &Registry,
+    part: &Part,
+    namespace: Option<&str>,
+) -> Result<Scraped, Error> {
+    let collector = part.collector(namespace)?;
+    match registry.register(Box::new(collector.clone())) {
+        Ok(()) => Ok(collector),
+        Err(prometheus::Error::AlreadyReg) => Err(Error::AlreadyRegistered {
+            layer: part.layer(),
+            name: part.name().to_owned(),
+        }),
+        Err(e) => Err(Error::Prometheus(e)),
+    }
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`: a metric name without colons (those are for recording rules).
+fn is_metric_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names() {
+        for good in ["shop", "_x", "a1_b2", "A"] {
+            assert!(is_metric_name(good), "{good}");
+        }
+        for bad in ["", "1a", "my-app", "a:b", "é", "a b"] {
+            assert!(!is_metric_name(bad), "{bad}");
+        }
+    }
+}

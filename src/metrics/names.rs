@@ -1,0 +1,79 @@
+//! Metric names, help texts and label values: the contract with dashboards and alerts, in
+//! one place. Names follow Prometheus' rules: a layer prefix, base units (`_seconds`),
+//! `_total` on counters, and label values from small fixed sets (plus the configured
+//! `name` of each instance).
+
+pub(crate) const NAME_LABEL: &str = "name";
+
+pub(crate) const BREAKER_STATE: (&str, &str) = (
+    "circuit_breaker_state",
+    "Current state of the circuit breaker: 0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled.",
+);
+pub(crate) const BREAKER_STATE_SECONDS: (&str, &str) = (
+    "circuit_breaker_state_seconds",
+    "Seconds since the circuit breaker entered its current state.",
+);
+pub(crate) const BREAKER_CALLS: (&str, &str) = (
+    "circuit_breaker_calls_total",
+    "Calls seen by the circuit breaker, by outcome.",
+);
+pub(crate) const BREAKER_FAILURES: (&str, &str) = (
+    "circuit_breaker_failures_total",
+    "Failures that counted toward opening the circuit breaker.",
+);
+pub(crate) const BREAKER_TRANSITIONS: (&str, &str) = (
+    "circuit_breaker_transitions_total",
+    "State changes of the circuit breaker.",
+);
+pub(crate) const BREAKER_FALLBACKS: (&str, &str) = (
+    "circuit_breaker_fallbacks_total",
+    "Failed or refused calls answered by the fallback.",
+);
+
+/// The `outcome` label of `circuit_breaker_calls_total`.
+pub(crate) const OUTCOME_LABEL: &str = "outcome";
+pub(crate) const CALL_OUTCOMES: [&str; 5] =
+    ["success", "failure", "rejected", "ignored", "cancelled"];
+
+pub(crate) const FROM_LABEL: &str = "from";
+pub(crate) const TO_LABEL: &str = "to";
+
+pub(crate) const BULKHEAD_IN_FLIGHT: (&str, &str) = (
+    "bulkhead_in_flight",
+    "Slots of the bulkhead taken now (calls in flight and reserved slots).",
+);
+pub(crate) const BULKHEAD_WAITING: (&str, &str) = (
+    "bulkhead_waiting",
+    "Callers waiting for a slot of the bulkhead now.",
+);
+pub(crate) const BULKHEAD_MAX_CONCURRENT: (&str, &str) = (
+    "bulkhead_max_concurrent",
+    "Calls the bulkhead lets in flight at once.",
+);
+pub(crate) const BULKHEAD_REJECTED: (&str, &str) = (
+    "bulkhead_rejected_total",
+    "Calls the bulkhead refused because it was full.",
+);
+
+pub(crate) const RETRY_ATTEMPTS: (&str, &str) = (
+    "retry_attempts_total",
+    "Retries sent (attempts after the first).",
+);
+pub(crate) const RETRY_CALLS: (&str, &str) = (
+    "retry_calls_total",
+    "Calls that wanted a retry, by how they ended.",
+);
+/// The `outcome` label of `retry_calls_total`.
+pub(crate) const RETRY_OUTCOMES: [&str; 4] =
+    ["recovered", "failed", "exhausted", "budget_exhausted"];
+pub(crate) const RETRY_BUDGET_AVAILABLE: (&str, &str) = (
+    "retry_budget_available",
+    "Retries the retry budget could pay for now.",
+);
+
+pub(crate) const TIMEOUT_TIMEOUTS: (&str, &str) = (
+    "timeout_timeouts_total",
+    "Calls abandoned because they ran out of time.",
+);
+pub(crate) const TIMEOUT_LIMIT: (&str, &str) =
+    ("timeout_limit_seconds", "The time limit of each call.");

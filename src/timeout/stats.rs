@@ -1,0 +1,80 @@
+//! The count of timeouts a layer's calls hit, reached by id from the response future.
+//!
+//! # Why by id
+//! A future that held an `Arc` of the counter would pay a shared reference-count write on
+//! every call (and a service holding one would pay it on every clone, which axum makes per
+//! request). Services and futures carry only the counter's id, a plain copy. A timeout that
+//! fires (the rare path: it already armed a tokio timer) finds its counter in a global list
+//! under a lock and adds one.
+//!
+//! # Invariants
+//! - Ids are never reused (a `u64` that only grows); 0 means "not counted".
+//! - The list holds `Weak`s: a counter lives as long as its layer or a metrics collector
+//!   holds it. When neither does, nobody can read it, and a firing timeout counts nothing.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+/// Every live counter. Locked when a layer is built and when a timeout fires.
+static LIVE: Mutex<Vec<Weak<Fired>>> = Mutex::new(Vec::new());
+
+/// The timeouts of one layer (and every service made from it).
+#[derive(Debug)]
+pub(crate) struct Fired {
+    pub(crate) id: u64,
+    count: AtomicU64,
+}
+
+impl Fired {
+    /// A new counter, listed so that futures can find it by id.
+    pub(crate) fn new() -> Arc<Fired> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let fired = Arc::new(Fired {
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            count: AtomicU64::new(0),
+        });
+        let mut live = LIVE.lock();
+        live.retain(|weak| weak.strong_count() > 0);
+        live.push(Arc::downgrade(&fired));
+        fired
+    }
+
+    /// Timeouts so far. Relaxed: a count, read at scrape time.
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+}
+
+/// Count one timeout for the counter `id` (0, or a counter nobody holds any more: nothing).
+#[cold]
+pub(crate) fn fired(id: u64) {
+    if id == 0 {
+        return;
+    }
+    let live = LIVE.lock();
+    if let Some(fired) = live.iter().filter_map(Weak::upgrade).find(|f| f.id == id) {
+        fired.count.fetch_add(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_id_and_forgets_dropped_counters() {
+        let a = Fired::new();
+        let b = Fired::new();
+        fired(a.id);
+        fired(a.id);
+        fired(b.id);
+        fired(0);
+        assert_eq!((a.count(), b.count()), (2, 1));
+        let gone = b.id;
+        drop(b);
+        fired(gone); // nobody to tell; must not panic
+        assert_eq!(a.count(), 2);
+    }
+}

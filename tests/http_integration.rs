@@ -1,0 +1,101 @@
+//! The axum integration over a real socket: `examples/axum_server.rs`'s app on 127.0.0.1
+//! (an ephemeral port), each refusal checked as a client sees it.
+#![cfg(feature = "http")]
+
+#[path = "../examples/axum_server.rs"]
+#[allow(dead_code)] // the example's `main` and printing helpers
+mod axum_server;
+
+use std::time::Duration;
+
+use axum_server::{app, get_path, limits, scenario, serve, EXPECTED};
+use breakwater::circuit_breaker::State;
+
+/// Every test is bounded: a hung socket fails the test instead of the whole run.
+const BOUND: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refusal_becomes_its_response() {
+    let (breaker, bulkhead) = limits();
+    let addr = serve(0, app(&breaker, &bulkhead)).await.unwrap();
+    let steps = tokio::time::timeout(BOUND, scenario(addr, &bulkhead))
+        .await
+        .expect("scenario within the bound")
+        .expect("every request answered");
+
+    let statuses: Vec<u16> = steps.iter().map(|(_, answer)| answer.status).collect();
+    assert_eq!(statuses, EXPECTED);
+    let answer = |i: usize| &steps[i].1;
+    assert!(
+        answer(1).body.contains("bulkhead 'quotes' is full"),
+        "{:?}",
+        answer(1)
+    );
+    assert!(answer(4).body.contains("timed out"), "{:?}", answer(4));
+    assert_eq!(answer(4).retry_after, None);
+    // The open breaker says when to come back: its remaining open time, rounded up.
+    assert!(
+        answer(7).body.contains("circuit 'quotes' is open"),
+        "{:?}",
+        answer(7)
+    );
+    assert_eq!(answer(7).retry_after.as_deref(), Some("1"));
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(breaker.transitions(State::Closed, State::Open), 1);
+    // The full bulkhead was this server's own limit: it neither tripped the breaker nor
+    // counted as a call of the handler.
+    assert_eq!(bulkhead.rejected(), 1);
+    assert_eq!(breaker.snapshot().totals.failures, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_open_is_503_without_retry_after() {
+    let (breaker, bulkhead) = limits();
+    let addr = serve(0, app(&breaker, &bulkhead)).await.unwrap();
+    breaker.force_open();
+    let refused = tokio::time::timeout(BOUND, get_path(addr, "/quote/ok"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refused.status, 503);
+    // An operator holds it open: no time to promise.
+    assert_eq!(refused.retry_after, None);
+    assert!(refused.body.contains("forced open"), "{refused:?}");
+    let health = tokio::time::timeout(BOUND, get_path(addr, "/health"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(health.status, 200);
+    breaker.reset();
+    let served = tokio::time::timeout(BOUND, get_path(addr, "/quote/ok"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(served.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_is_served_or_refused_and_never_trips() {
+    let (breaker, bulkhead) = limits();
+    let addr = serve(0, app(&breaker, &bulkhead)).await.unwrap();
+    let burst: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(get_path(addr, "/quote/busy")))
+        .collect();
+    let mut statuses = Vec::new();
+    for call in burst {
+        let answer = tokio::time::timeout(BOUND, call)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        statuses.push(answer.status);
+    }
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(served + refused, 8, "{statuses:?}");
+    assert!((1..=8).contains(&served), "{statuses:?}");
+    assert_eq!(refused as u64, bulkhead.rejected());
+    // Refusals by our own bulkhead are not the handler's failures.
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(bulkhead.in_flight(), 0);
+}
