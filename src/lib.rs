@@ -54,6 +54,10 @@
 //!   `grpc-status` header), `Error::grpc_code`. No gRPC crate is pulled in.
 //! - `metrics`: `metrics::Metrics` registers Prometheus collectors of breakers,
 //!   bulkheads, retries, timeouts and fallbacks into your `prometheus::Registry`.
+//! - `chaos`: [`chaos`], a fault-injection layer (errors, latency, hangs, aborted calls at
+//!   seeded rates, switchable at run time) for tests and staging. Not compiled without it.
+//! - `serde`: [`config`], every layer's settings read from TOML / JSON (durations like
+//!   `"30s"`), checked by the same builders. Adds `serde` and `humantime`.
 //!
 //! The default build is tower's traits, tokio's `time` and `sync`, and `parking_lot`.
 //! (`loom` is internal: it lets the test suite model-check the state word.)
@@ -64,9 +68,13 @@
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 
 pub mod bulkhead;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 pub mod circuit_breaker;
 pub mod classify;
 mod compose;
+#[cfg(feature = "serde")]
+pub mod config;
 mod config_error;
 mod error;
 pub mod fallback;
