@@ -18,7 +18,8 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 /// Every live counter. Locked when a layer is built and when a timeout fires.
-static LIVE: Mutex<Vec<Weak<Fired>>> = Mutex::new(Vec::new());
+/// Listed with its id, so a firing timeout upgrades only its own counter's `Weak`.
+static LIVE: Mutex<Vec<(u64, Weak<Fired>)>> = Mutex::new(Vec::new());
 
 /// The timeouts of one layer (and every service made from it).
 #[derive(Debug)]
@@ -36,8 +37,8 @@ impl Fired {
             count: AtomicU64::new(0),
         });
         let mut live = LIVE.lock();
-        live.retain(|weak| weak.strong_count() > 0);
-        live.push(Arc::downgrade(&fired));
+        live.retain(|(_, weak)| weak.strong_count() > 0);
+        live.push((fired.id, Arc::downgrade(&fired)));
         fired
     }
 
@@ -54,7 +55,8 @@ pub(crate) fn fired(id: u64) {
         return;
     }
     let live = LIVE.lock();
-    if let Some(fired) = live.iter().filter_map(Weak::upgrade).find(|f| f.id == id) {
+    let counter = live.iter().find(|(listed, _)| *listed == id);
+    if let Some(fired) = counter.and_then(|(_, weak)| weak.upgrade()) {
         fired.count.fetch_add(1, Relaxed);
     }
 }
