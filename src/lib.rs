@@ -12,9 +12,12 @@
 //! - [`fallback`]: answer a refused (or chosen) failure with your own async function.
 //! - [`Resilience`]: all of them in one layer, in the order that makes them work together.
 //! - [`Error`]: the one error type of a stack; [`classify`]: which outcomes are failures.
-//!
 //! - `metrics` (feature `metrics`): Prometheus metrics of every layer, read at scrape
 //!   time from counters the layers keep anyway.
+//! - `http` and `grpc` (features): classifiers for HTTP responses and gRPC statuses, and
+//!   the mapping of a stack's error to an HTTP response.
+//! - `chaos` and `config` (features `chaos`, `serde`): fault injection for tests and
+//!   staging; settings read from TOML / JSON.
 //!
 //! # Quick start
 //!
