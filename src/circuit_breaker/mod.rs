@@ -285,7 +285,9 @@ impl CircuitBreaker {
         core.acquire().map(|ticket| Permit::new(core, ticket))
     }
 
-    #[cold]
+    // Inlined, not cold: built out of line, the rejection was copied field by field into
+    // the response future and stalled on the copy (it is the whole open path).
+    #[inline]
     pub(crate) fn rejection(&self, refusal: Refusal) -> Rejected {
         let core = self.core();
         let (state, retry_at) = match refusal {
