@@ -185,3 +185,96 @@ async fn layers_sharing_a_budget_share_its_limit() {
     // 0.1 × (500 + 500) + 1/s × 10 s, for both together.
     assert_eq!(retries, 100 + 10);
 }
+
+/// One step of the property test below.
+#[derive(Debug, Clone)]
+enum Step {
+    /// This many calls go out (each deposits the ratio).
+    Calls(u32),
+    /// This many retries are asked for.
+    Retries(u32),
+    /// Time moves on.
+    Wait(Duration),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (1u32..300).prop_map(Step::Calls),
+        (1u32..40).prop_map(Step::Retries),
+        (1u64..3_000).prop_map(|ms| Step::Wait(Duration::from_millis(ms))),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Against the budget's promise, over random traffic on the paused clock:
+    /// - safety: at every granted retry, the retries granted within the last window (less
+    ///   one slice, the budget's granularity) are at most the floor plus `ratio` of the
+    ///   calls of the last window;
+    /// - liveness: a retry is never refused while fewer retries than the floor were granted
+    ///   within the last window (whatever the calls did).
+    #[test]
+    fn retries_stay_within_the_promise_and_the_floor_is_always_there(
+        ratio in proptest::sample::select(vec![0.0, 0.05, 0.2, 0.5, 1.0]),
+        min_per_second in 1u32..20,
+        steps in proptest::collection::vec(step(), 1..60),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let window = Duration::from_secs(2);
+        let slice = window / 10;
+        let floor = u64::from(min_per_second) * 2;
+        rt.block_on(async {
+            let budget = Budget::builder()
+                .ratio(ratio)
+                .min_per_second(min_per_second)
+                .window(window)
+                .build()
+                .unwrap();
+            let mut calls: Vec<Instant> = Vec::new();
+            let mut granted: Vec<Instant> = Vec::new();
+            for step in steps {
+                match step {
+                    Step::Calls(n) => {
+                        for _ in 0..n {
+                            budget.deposit();
+                            calls.push(Instant::now());
+                        }
+                    }
+                    Step::Retries(n) => {
+                        for _ in 0..n {
+                            let now = Instant::now();
+                            let recent = |times: &[Instant], since: Duration| {
+                                times.iter().filter(|t| now.duration_since(**t) < since).count() as u64
+                            };
+                            let granted_in_window = recent(&granted, window);
+                            let ok = budget.try_withdraw();
+                            if granted_in_window < floor {
+                                proptest::prop_assert!(
+                                    ok,
+                                    "refused with {granted_in_window} of a floor of {floor} granted"
+                                );
+                            }
+                            if ok {
+                                granted.push(now);
+                                let granted_live = recent(&granted, window - slice);
+                                let allowed = floor as f64 + ratio * recent(&calls, window) as f64;
+                                proptest::prop_assert!(
+                                    granted_live as f64 <= allowed + 1e-6,
+                                    "{granted_live} retries granted, {allowed} allowed"
+                                );
+                            }
+                        }
+                    }
+                    Step::Wait(d) => tokio::time::advance(d).await,
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
