@@ -8,30 +8,12 @@ use std::time::Duration;
 
 use breakwater::circuit_breaker::CircuitBreaker;
 use breakwater::metrics::{Error, Metrics};
-use prometheus::{Encoder, Registry, TextEncoder};
+use prometheus::Registry;
 use tokio::time::advance;
 
-/// The registry in the text format.
-fn render(registry: &Registry) -> String {
-    let mut text = Vec::new();
-    TextEncoder::new()
-        .encode(&registry.gather(), &mut text)
-        .expect("encodes");
-    String::from_utf8(text).expect("utf-8")
-}
-
-/// Every sample of the text format: `series -> value`, the series as written
-/// (`name{label="value",...}`).
-fn scrape(registry: &Registry) -> BTreeMap<String, f64> {
-    render(registry)
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            let (series, value) = line.rsplit_once(' ').expect("a sample line");
-            (series.to_owned(), value.parse().expect("a number"))
-        })
-        .collect()
-}
+#[path = "support/scrape.rs"]
+mod scrape;
+use scrape::{render, scrape};
 
 /// The breaker's whole set of series, named `payments`, as expected.
 struct Expected {

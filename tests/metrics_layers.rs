@@ -14,30 +14,14 @@ use breakwater::metrics::Metrics;
 use breakwater::retry::{Backoff, Budget, Jitter, RetryLayer};
 use breakwater::timeout::TimeoutLayer;
 use breakwater::{Error, ErrorKind};
-use prometheus::{Encoder, Registry, TextEncoder};
+use prometheus::Registry;
 use tokio::sync::oneshot;
 use tokio::time::{advance, sleep};
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
 
-fn render(registry: &Registry) -> String {
-    let mut text = Vec::new();
-    TextEncoder::new()
-        .encode(&registry.gather(), &mut text)
-        .expect("encodes");
-    String::from_utf8(text).expect("utf-8")
-}
-
-/// Every sample: `series -> value`, the series as written.
-fn scrape(registry: &Registry) -> BTreeMap<String, f64> {
-    render(registry)
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            let (series, value) = line.rsplit_once(' ').expect("a sample line");
-            (series.to_owned(), value.parse().expect("a number"))
-        })
-        .collect()
-}
+#[path = "support/scrape.rs"]
+mod scrape;
+use scrape::{render, scrape};
 
 fn expected(samples: &[(&str, f64)]) -> BTreeMap<String, f64> {
     samples.iter().map(|(s, v)| (s.to_string(), *v)).collect()
