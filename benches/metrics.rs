@@ -9,6 +9,8 @@
 //! - `bare`: the inner service alone.
 //! - `breaker`: `consecutive_failures(5)`, metrics not registered.
 //! - `breaker_registered`: the same, its metrics registered in a `prometheus::Registry`.
+//! - `breaker_registered_durations`: the same, with `call_durations` on (a clock read at
+//!   each end of every call and a histogram update).
 //! - `breaker_registered_scraped`: the same, while another thread gathers and encodes the
 //!   registry every millisecond (a scrape sums the per-thread counters under the breaker's
 //!   snapshot lock, which the call path never takes).
@@ -99,6 +101,18 @@ fn benches(c: &mut Criterion) {
     let mut with_metrics = registered.layer().layer(inner);
     group.bench_function("breaker_registered", |b| {
         b.iter_custom(|n| time(&rt, &mut with_metrics, n))
+    });
+
+    let timed_breaker = breaker();
+    let timed_registry = Registry::new();
+    Metrics::new()
+        .circuit_breaker(&timed_breaker)
+        .call_durations(prometheus::DEFAULT_BUCKETS)
+        .register(&timed_registry)
+        .expect("registers");
+    let mut with_durations = timed_breaker.layer().layer(inner);
+    group.bench_function("breaker_registered_durations", |b| {
+        b.iter_custom(|n| time(&rt, &mut with_durations, n))
     });
 
     let scraped = breaker();

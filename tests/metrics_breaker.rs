@@ -334,3 +334,75 @@ fn a_bad_namespace_is_an_error() {
         );
     }
 }
+
+/// Call durations, asked for: the admitted calls that finished are timed, failures
+/// included; rejected and cancelled calls are not.
+#[tokio::test(start_paused = true)]
+async fn call_durations_time_the_calls_that_finished() {
+    use tower::{service_fn, Layer, Service, ServiceExt};
+
+    let breaker = CircuitBreaker::builder("payments")
+        .consecutive_failures(1)
+        .open_for(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let registry = Registry::new();
+    Metrics::new()
+        .circuit_breaker(&breaker)
+        .call_durations(&[0.05, 0.5])
+        .register(&registry)
+        .unwrap();
+    let mut svc = breaker.layer().layer(service_fn(|ms: u64| async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        match ms {
+            100 => Err("slow and failed"),
+            _ => Ok(ms),
+        }
+    }));
+
+    // Cancelled after 30 ms: not timed.
+    let call = svc.ready().await.unwrap().call(1_000);
+    let _ = tokio::time::timeout(Duration::from_millis(30), call).await;
+    // 10 ms success, then a 100 ms failure that opens the breaker.
+    svc.ready().await.unwrap().call(10).await.unwrap();
+    svc.ready().await.unwrap().call(100).await.unwrap_err();
+    // Rejected: not timed.
+    svc.ready().await.unwrap().call(10).await.unwrap_err();
+
+    let samples = scrape(&registry);
+    let series = |s: &str| samples.get(s).copied();
+    assert_eq!(
+        series(r#"circuit_breaker_call_duration_seconds_count{name="payments"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        series(r#"circuit_breaker_call_duration_seconds_bucket{name="payments",le="0.05"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        series(r#"circuit_breaker_call_duration_seconds_bucket{name="payments",le="0.5"}"#),
+        Some(2.0)
+    );
+    let sum = series(r#"circuit_breaker_call_duration_seconds_sum{name="payments"}"#).unwrap();
+    assert!((sum - 0.11).abs() < 1e-9, "{sum}");
+}
+
+#[test]
+fn call_durations_are_off_unless_asked_for_and_bad_buckets_are_an_error() {
+    let breaker = CircuitBreaker::builder("payments").build().unwrap();
+    let registry = Registry::new();
+    Metrics::new()
+        .circuit_breaker(&breaker)
+        .register(&registry)
+        .unwrap();
+    breaker.try_acquire().unwrap().success();
+    assert!(!render(&registry).contains("duration"));
+
+    let other = CircuitBreaker::builder("db").build().unwrap();
+    let err = Metrics::new()
+        .circuit_breaker(&other)
+        .call_durations(&[1.0, 0.5])
+        .register(&Registry::new())
+        .unwrap_err();
+    assert!(matches!(err, Error::Prometheus(_)), "{err}");
+}

@@ -41,6 +41,14 @@ pub(crate) struct Core {
     events: broadcast::Sender<Transition>,
     /// False once the last user handle is dropped (lets thread caches let go of it).
     alive: AtomicBool,
+    /// Whether permits note when their call starts: set from the start by a slow-call rule,
+    /// or later when a metrics registration asks for call durations. Relaxed: a permit
+    /// made just before the switch is simply not timed.
+    timed: AtomicBool,
+    /// The histogram of call durations (`circuit_breaker_call_duration_seconds`), once a
+    /// metrics registration asked for it; never taken back.
+    #[cfg(feature = "metrics")]
+    pub(crate) durations: std::sync::OnceLock<prometheus::Histogram>,
 }
 
 impl Core {
@@ -48,7 +56,6 @@ impl Core {
         let window = Window::new(&config.rule);
         Core {
             id,
-            config,
             state: StateWord::new(),
             origin: Instant::now(),
             window,
@@ -58,7 +65,41 @@ impl Core {
             transitions: Default::default(),
             events: broadcast::channel(64).0,
             alive: AtomicBool::new(true),
+            timed: AtomicBool::new(config.slower_than().is_some()),
+            #[cfg(feature = "metrics")]
+            durations: std::sync::OnceLock::new(),
+            config,
         }
+    }
+
+    /// Whether a new permit should note its start time (see `timed`).
+    #[inline]
+    pub(crate) fn times_calls(&self) -> bool {
+        self.timed.load(Relaxed)
+    }
+
+    /// Observe every admitted call's duration into `histogram` from now on (the first one
+    /// given stays).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn observe_durations(&self, histogram: prometheus::Histogram) {
+        let _ = self.durations.set(histogram);
+        self.timed.store(true, Relaxed);
+    }
+
+    /// Put a finished call's duration in the histogram, if there is one. `started` is the
+    /// permit's start (`u64::MAX` if not timed); `elapsed` what the slow-call rule was
+    /// given (`Duration::MAX` for a timeout, whose real duration is read here).
+    #[cfg(feature = "metrics")]
+    #[inline]
+    pub(crate) fn observe_duration(&self, started: u64, elapsed: Option<Duration>) {
+        let (Some(histogram), Some(elapsed)) = (self.durations.get(), elapsed) else {
+            return;
+        };
+        let elapsed = match elapsed {
+            Duration::MAX => Duration::from_nanos(self.now().saturating_sub(started)),
+            elapsed => elapsed,
+        };
+        histogram.observe(elapsed.as_secs_f64());
     }
 
     /// Nanoseconds since this breaker was built, on tokio's clock (so a paused test clock

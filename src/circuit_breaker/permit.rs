@@ -37,8 +37,9 @@ pub struct Permit {
     /// Taken when the outcome is recorded; still here on drop means cancelled. It carries the
     /// breaker's id (one word: `Ticket` is non-zero, so `None` is 0).
     ticket: Option<Ticket>,
-    /// When the call started, on the breaker's clock, or `NOT_TIMED` when no slow-call rule
-    /// asks for the time (a plain word, for the same reason as `Ticket`).
+    /// When the call started, on the breaker's clock, or `NOT_TIMED` when neither a
+    /// slow-call rule nor a duration histogram asks for the time (a plain word, for the same
+    /// reason as `Ticket`).
     started: u64,
 }
 
@@ -49,9 +50,9 @@ impl Permit {
     pub(crate) fn new(core: &Core, ticket: Ticket) -> Self {
         Permit {
             ticket: Some(ticket),
-            started: match core.config.slower_than() {
-                Some(_) => core.now(),
-                None => NOT_TIMED,
+            started: match core.times_calls() {
+                true => core.now(),
+                false => NOT_TIMED,
             },
         }
     }
@@ -153,6 +154,8 @@ impl Permit {
                 false => Duration::from_nanos(core.now().saturating_sub(started)),
             });
             core.record(block, ticket, outcome, elapsed);
+            #[cfg(feature = "metrics")]
+            core.observe_duration(started, elapsed);
         });
     }
 }

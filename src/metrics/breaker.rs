@@ -1,7 +1,7 @@
 //! The metrics of one circuit breaker, read from its snapshot and transition counters.
 
 use prometheus::core::Collector;
-use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge};
 
 use super::collect::{set_counter, Namer, Source};
 use super::names::*;
@@ -24,12 +24,16 @@ pub(crate) struct BreakerSource {
     calls: IntCounterVec,
     failures: IntCounter,
     transitions: IntCounterVec,
+    /// Written by the calls themselves (it is the breaker's own histogram); only listed here.
+    durations: Option<Histogram>,
 }
 
 impl BreakerSource {
+    /// `durations`: the histogram buckets (seconds) if call durations are asked for.
     pub(crate) fn new(
         breaker: CircuitBreaker,
         namespace: Option<&str>,
+        durations: Option<&[f64]>,
     ) -> Result<Self, prometheus::Error> {
         let namer = Namer {
             namespace,
@@ -44,7 +48,16 @@ impl BreakerSource {
         for (from, to) in AUTOMATIC {
             transitions.with_label_values(&[from.as_str(), to.as_str()]);
         }
+        // A breaker has one histogram: a second registration shows the first one's.
+        let durations = match (durations, breaker.core().durations.get()) {
+            (None, _) => None,
+            (Some(_), Some(existing)) => Some(existing.clone()),
+            (Some(buckets), None) => Some(Histogram::with_opts(
+                HistogramOpts::from(namer.opts(BREAKER_CALL_DURATIONS)).buckets(buckets.to_vec()),
+            )?),
+        };
         Ok(BreakerSource {
+            durations,
             state: IntGauge::with_opts(namer.opts(BREAKER_STATE))?,
             state_seconds: Gauge::with_opts(namer.opts(BREAKER_STATE_SECONDS))?,
             calls,
@@ -57,13 +70,25 @@ impl BreakerSource {
 
 impl Source for BreakerSource {
     fn metrics(&self) -> Vec<&dyn Collector> {
-        vec![
+        let mut metrics: Vec<&dyn Collector> = vec![
             &self.state,
             &self.state_seconds,
             &self.calls,
             &self.failures,
             &self.transitions,
-        ]
+        ];
+        if let Some(durations) = &self.durations {
+            metrics.push(durations);
+        }
+        metrics
+    }
+
+    /// Start timing the breaker's calls into the histogram, if there is one: only once the
+    /// registration succeeded, so a failed one costs the calls nothing.
+    fn registered(&self) {
+        if let Some(durations) = &self.durations {
+            self.breaker.core().observe_durations(durations.clone());
+        }
     }
 
     fn refresh(&self) {

@@ -17,6 +17,8 @@ pub(crate) trait Source: Send + Sync + 'static {
     fn metrics(&self) -> Vec<&dyn Collector>;
     /// Read the layer's counters into them.
     fn refresh(&self);
+    /// Called once every collector of a `register` call is in the registry.
+    fn registered(&self) {}
 }
 
 /// A [`Source`] as a `prometheus` collector. Clones are the same collector (the registry
@@ -37,6 +39,11 @@ impl Scraped {
             scraping: Mutex::new(()),
             source,
         }))
+    }
+
+    /// See [`Source::registered`].
+    pub(crate) fn registered(&self) {
+        self.0.source.registered();
     }
 }
 

@@ -37,6 +37,7 @@
 //! | `circuit_breaker_calls_total` | counter | `outcome`: `success`, `failure`, `rejected`, `ignored`, `cancelled` | every call the breaker saw, by what became of it |
 //! | `circuit_breaker_failures_total` | counter | | failures that counted toward opening (closed, in their own closed period, or a failed trial) |
 //! | `circuit_breaker_transitions_total` | counter | `from`, `to`: `closed`, `open`, `half_open`, `forced_open`, `disabled` | state changes; the four automatic ones shown from zero |
+//! | `circuit_breaker_call_duration_seconds` | histogram | | opt-in ([`Metrics::call_durations`]): how long the admitted calls took, to their outcome |
 //! | `circuit_breaker_fallbacks_total` | counter | | calls a [`Fallback`](crate::fallback::Fallback) answered (`name` is the fallback's) |
 //! | `bulkhead_in_flight` | gauge | | slots taken now |
 //! | `bulkhead_waiting` | gauge | | callers waiting for a slot now |

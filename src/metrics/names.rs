@@ -25,6 +25,10 @@ pub(crate) const BREAKER_TRANSITIONS: (&str, &str) = (
     "circuit_breaker_transitions_total",
     "State changes of the circuit breaker.",
 );
+pub(crate) const BREAKER_CALL_DURATIONS: (&str, &str) = (
+    "circuit_breaker_call_duration_seconds",
+    "Duration of the calls the circuit breaker let through, from the call to its outcome.",
+);
 pub(crate) const BREAKER_FALLBACKS: (&str, &str) = (
     "circuit_breaker_fallbacks_total",
     "Failed or refused calls answered by the fallback.",
