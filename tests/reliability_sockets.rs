@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use breakwater::circuit_breaker::{CircuitBreaker, State};
-use breakwater::classify::Outcome;
+use breakwater::http::ResponseClassifier;
 use breakwater::{Error, Resilience};
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
@@ -172,16 +172,6 @@ type Req = Request<Full<Bytes>>;
 type Resp = Response<Bytes>;
 type StackError = Error<BoxError, Req>;
 
-/// The test's classifier: a 5xx answer is a failure too (not only a transport error).
-fn by_status(result: &Result<Resp, StackError>) -> Outcome {
-    match result {
-        Ok(response) if response.status().is_server_error() => Outcome::Failure,
-        Ok(_) => Outcome::Success,
-        Err(e) if e.is_bulkhead_full() => Outcome::Ignored,
-        Err(_) => Outcome::Failure,
-    }
-}
-
 /// One call through the stack, checked never to take longer than the timeout allows.
 async fn call<S>(stack: &S, addr: SocketAddr) -> (Result<Resp, StackError>, Duration)
 where
@@ -252,7 +242,7 @@ async fn the_stack_rides_out_a_misbehaving_server() {
         }
     });
     let stack = Resilience::builder("api")
-        .circuit_breaker_with(&breaker, by_status)
+        .circuit_breaker_with(&breaker, ResponseClassifier::new())
         .timeout(TIMEOUT)
         .build()
         .unwrap()
