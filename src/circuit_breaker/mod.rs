@@ -66,6 +66,7 @@
 //! there) ends the period instead and rejections stop reading the clock.
 //! See the README for measurements.
 
+mod bucket_clock;
 mod call;
 mod config;
 mod core;
@@ -83,6 +84,8 @@ mod window;
 
 use std::sync::Arc;
 
+#[doc(hidden)]
+pub use self::bucket_clock::BucketClock;
 pub use self::config::Builder;
 pub use self::error::{Error, Rejected};
 pub use self::events::Transition;
