@@ -189,6 +189,20 @@ impl Builder {
     /// Rate rules look at the outcomes of the last `length`, kept in `buckets` slices: the
     /// window slides by `length / buckets` at a time.
     ///
+    /// Which slice an outcome goes to: failures and slow calls read the clock. So do
+    /// successes, until a thread has made 64 of them on a tokio runtime with slices of at
+    /// least 100 ms; then a timer task of the breaker's own keeps the current slice, waking
+    /// once per slice, and successes just load it (a clock read costs more than the rest
+    /// of a call). That timer is never early, so a success may land in the slice before its
+    /// own — as if it had finished up to X earlier, X being how late the timer task runs
+    /// after a slice boundary: tokio's 1 ms timer resolution plus the wait for a worker
+    /// (far more only on a starved runtime); a failure, slow call or
+    /// [`snapshot`](super::CircuitBreaker::snapshot) after the boundary reads the clock and
+    /// ends that delay at once. A success never lands in a later slice. The timer ends after a slice without any call, and with the
+    /// breaker; then successes read the clock again. (On tokio's paused test clock, "late"
+    /// lasts from an `advance` until the test yields; the timer is a pending timer that
+    /// auto-advance may step to.)
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # use breakwater::circuit_breaker::CircuitBreaker;

@@ -2,7 +2,7 @@
 //! transition events. Every handle, service and permit of a breaker reaches this same `Core`.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -14,11 +14,15 @@ use super::events::Transition;
 use super::local::{bump, ThreadBlock};
 use super::snapshot::{Snapshot, Totals, WindowCounts};
 use super::state::{Admission, Refusal, State, StateWord, Ticket, TrialResult};
-use super::window::{Counts, Window};
+use super::window::{Counts, TimeWindow, Window};
 use crate::classify::Outcome;
 
 /// Rejections one thread sees in one open period before it arms a timer to end the period.
 const ARM_AFTER_REJECTIONS: u64 = 64;
+
+/// Time-window successes one thread buckets by reading the clock before it tries to start a
+/// ticker for the window's bucket clock (and again every as many while there is none).
+const TICK_AFTER_CLOCK_READS: u64 = 64;
 
 #[derive(Debug)]
 pub(crate) struct Core {
@@ -114,6 +118,13 @@ impl Core {
         self.origin + Duration::from_nanos(nanos)
     }
 
+    fn bucket_nanos(&self) -> u64 {
+        match &self.window {
+            Window::Time(t) => t.bucket_nanos,
+            _ => u64::MAX,
+        }
+    }
+
     pub(crate) fn buckets(&self) -> usize {
         match &self.window {
             Window::Time(t) => t.buckets as usize,
@@ -154,7 +165,7 @@ impl Core {
     /// asked for the call to be timed.
     #[inline]
     pub(crate) fn record(
-        &self,
+        self: &Arc<Self>,
         block: &ThreadBlock,
         ticket: Ticket,
         outcome: Outcome,
@@ -204,7 +215,13 @@ impl Core {
     }
 
     #[inline]
-    fn record_closed(&self, block: &ThreadBlock, generation: u32, failed: bool, slow: bool) {
+    fn record_closed(
+        self: &Arc<Self>,
+        block: &ThreadBlock,
+        generation: u32,
+        failed: bool,
+        slow: bool,
+    ) {
         let current = || self.state.state() == (State::Closed, generation);
         match (&self.window, &self.config.rule) {
             (Window::Consecutive(run), &Rule::ConsecutiveFailures(threshold)) => {
@@ -236,18 +253,139 @@ impl Core {
                 if !current() {
                     return;
                 }
-                let now = self.now();
-                window.record(block, generation, now, failed, slow);
-                if failed {
-                    bump(&block.counted_failures, 1);
-                }
                 if failed || slow {
+                    // May trip, which needs `now` anyway: the exact bucket, and the bucket
+                    // clock caught up for the successes that follow.
+                    let now = self.now();
+                    let epoch = window.epoch(now);
+                    window.clock.catch_up(epoch);
+                    window.record_in(block, generation, epoch, failed, slow);
+                    if failed {
+                        bump(&block.counted_failures, 1);
+                    }
                     let counts = window.counts(&self.blocks.lock(), generation, now);
                     self.maybe_trip(generation, rule, counts);
+                } else {
+                    // A success only needs its bucket: from the bucket clock (one load) when
+                    // a ticker keeps it, else from the clock.
+                    let epoch = match window.clock.epoch() {
+                        Some(epoch) => epoch,
+                        None => self.read_bucket(block, window),
+                    };
+                    window.record_in(block, generation, epoch, false, false);
                 }
             }
             _ => unreachable!("the window is built from the rule"),
         }
+    }
+
+    /// The current bucket of `window`, read from the clock because no ticker keeps it. Every
+    /// [`TICK_AFTER_CLOCK_READS`]th read on a thread tries to start one: a quiet breaker
+    /// never starts one (its few calls read the clock), a busy one soon stops reading it.
+    #[cold]
+    fn read_bucket(self: &Arc<Self>, block: &ThreadBlock, window: &TimeWindow) -> u64 {
+        let epoch = window.epoch(self.now());
+        if window.may_tick() {
+            bump(&block.clock_reads, 1);
+            if block.clock_reads.load(Relaxed) % TICK_AFTER_CLOCK_READS == 0 {
+                self.start_ticker(window);
+            }
+        }
+        epoch
+    }
+
+    /// Start a tokio task that keeps `window`'s bucket clock at the current bucket, waking at
+    /// each bucket boundary. Without a tokio runtime, or if one already ticks, nothing
+    /// starts. The task holds only a `Weak` and ends at the first boundary after the breaker
+    /// is dropped, or after a whole bucket without a call (so that many idle breakers do not
+    /// keep waking; the next 64 successes on a thread start a new one). When the task ends
+    /// for any reason (also dropped unfinished by a runtime shutting down), the clock stops
+    /// and callers read the real clock again: a stopped ticker never leaves a stale bucket
+    /// behind.
+    #[cold]
+    fn start_ticker(self: &Arc<Self>, window: &TimeWindow) {
+        if window.no_ticker.load(Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut epoch = window.epoch(self.now());
+        let Some(token) = window.clock.start(epoch) else {
+            return;
+        };
+        // `ticked`: whether a timer of this ticker ever fired. A task that ends before that
+        // most likely found no time driver (its sleep panics), so no ticker starts again and
+        // this breaker reads the clock as before (a runtime shut down within a bucket of
+        // starting one has the same, harmless, effect).
+        struct Stop {
+            core: Weak<Core>,
+            token: u32,
+            ticked: bool,
+        }
+        impl Drop for Stop {
+            fn drop(&mut self) {
+                if let Some(core) = self.core.upgrade() {
+                    if let Window::Time(window) = &core.window {
+                        window.clock.stop(self.token);
+                        if !self.ticked {
+                            window.no_ticker.store(true, Relaxed);
+                        }
+                    }
+                }
+            }
+        }
+        let mut stop = Stop {
+            core: Arc::downgrade(self),
+            token,
+            ticked: false,
+        };
+        let mut outcomes = self.outcomes();
+        runtime.spawn(async move {
+            let stop = &mut stop;
+            loop {
+                let deadline = match stop.core.upgrade() {
+                    Some(core) if core.is_alive() => {
+                        core.instant(epoch.saturating_add(1).saturating_mul(core.bucket_nanos()))
+                    }
+                    _ => return,
+                };
+                tokio::time::sleep_until(deadline).await;
+                stop.ticked = true;
+                let Some(core) = stop.core.upgrade() else {
+                    return;
+                };
+                let Window::Time(window) = &core.window else {
+                    return;
+                };
+                // Read after the timer fired, which is never early: the clock is never
+                // ahead of the real bucket.
+                epoch = window.epoch(core.now());
+                if !window.clock.tick(stop.token, epoch) {
+                    return;
+                }
+                // Idle for a whole bucket: stop (the guard stops the clock).
+                let seen = core.outcomes();
+                if seen == outcomes {
+                    return;
+                }
+                outcomes = seen;
+            }
+        });
+    }
+
+    /// Outcomes recorded so far on every thread (to tell an idle breaker).
+    fn outcomes(&self) -> u64 {
+        let blocks = self.blocks.lock();
+        blocks
+            .iter()
+            .map(|b| {
+                let count = |c: &AtomicU64| c.load(Relaxed);
+                count(&b.successes)
+                    .wrapping_add(count(&b.failures))
+                    .wrapping_add(count(&b.ignored))
+            })
+            .fold(0, u64::wrapping_add)
     }
 
     fn maybe_trip(&self, generation: u32, rule: &RateRule, counts: Counts) {
@@ -415,7 +553,10 @@ impl Core {
                 Some(if in_closed { run.run() } else { 0 }),
             ),
             Window::Count(w) if in_closed => (w.counts(), None),
-            Window::Time(w) if in_closed => (w.counts(&blocks, word.generation, now), None),
+            Window::Time(w) if in_closed => {
+                w.clock.catch_up(w.epoch(now));
+                (w.counts(&blocks, word.generation, now), None)
+            }
             _ => (Counts::default(), None),
         };
         Snapshot {

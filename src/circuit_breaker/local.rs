@@ -52,6 +52,9 @@ pub(crate) struct ThreadBlock {
     /// when a timer should end that period; see `Core::count_rejection`).
     pub(crate) open_generation: AtomicU64,
     pub(crate) open_rejections: AtomicU64,
+    /// Time-window successes this thread put in a bucket by reading the clock (no ticker
+    /// kept the bucket clock); every 64th tries to start one (see `Core::record_closed`).
+    pub(crate) clock_reads: AtomicU64,
 }
 
 /// One slice of a time window, as seen by one thread.
@@ -144,7 +147,7 @@ pub(crate) fn with_block<R>(core: &Arc<Core>, f: impl FnOnce(&ThreadBlock) -> R)
 /// Run `f` with the breaker `id` and this thread's block for it; `None` if that breaker no
 /// longer exists (then there is nobody left to tell).
 #[inline]
-pub(crate) fn with_core<R>(id: u32, f: impl FnOnce(&Core, &ThreadBlock) -> R) -> Option<R> {
+pub(crate) fn with_core<R>(id: u32, f: impl FnOnce(&Arc<Core>, &ThreadBlock) -> R) -> Option<R> {
     let mut f = Some(f);
     let hit = LOCAL.try_with(|cell| {
         let entries = cell.try_borrow().ok()?;
@@ -166,7 +169,7 @@ pub(crate) fn with_core<R>(id: u32, f: impl FnOnce(&Core, &ThreadBlock) -> R) ->
 /// cache can be borrowed (it cannot while a transition callback re-enters the breaker, or
 /// while the thread is exiting; then the block serves this one call).
 #[cold]
-fn miss<R>(core: Arc<Core>, f: impl FnOnce(&Core, &ThreadBlock) -> R) -> R {
+fn miss<R>(core: Arc<Core>, f: impl FnOnce(&Arc<Core>, &ThreadBlock) -> R) -> R {
     let block = Arc::new(ThreadBlock::new(core.buckets()));
     core.blocks.lock().push(block.clone());
     // Not cached (thread exiting, or the cache borrowed): the block still counts, once.

@@ -60,12 +60,14 @@
 //! The closed-path call only loads the shared state word (never writes it), takes no lock,
 //! allocates nothing and writes
 //! counters private to its thread; a success under the consecutive rule writes nothing
-//! shared, and the count window one shared cursor. The clock is read on transitions, by time
-//! windows and slow-call rules, and while open to see whether the open period is over; once
-//! a thread has been rejected 64 times in one open period, a tokio timer (when a runtime is
-//! there) ends the period instead and rejections stop reading the clock.
+//! shared, and the count window one shared cursor. The clock is read on transitions, by
+//! slow-call rules, by time windows on failures (and on successes until a timer keeps their
+//! bucket, see [`Builder::time_window`]), and while open to see whether the open period is
+//! over; once a thread has been rejected 64 times in one open period, a tokio timer (when a
+//! runtime is there) ends the period instead and rejections stop reading the clock.
 //! See the README for measurements.
 
+mod bucket_clock;
 mod call;
 mod config;
 mod core;
@@ -83,6 +85,8 @@ mod window;
 
 use std::sync::Arc;
 
+#[doc(hidden)]
+pub use self::bucket_clock::BucketClock;
 pub use self::config::Builder;
 pub use self::error::{Error, Rejected};
 pub use self::events::Transition;

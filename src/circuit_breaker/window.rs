@@ -12,17 +12,20 @@
 //!   thread of the window may be claimed but not yet filled (holding older outcomes).
 //!   Rates are counted (popcount) only when a failure or slow call asks whether to trip.
 //! - Time window: buckets per thread (in [`ThreadBlock`]), tagged with the closed period's
-//!   generation and their slice of time; summed over all threads when asked.
+//!   generation and their slice of time; summed over all threads when asked. Which slice
+//!   "now" is in comes from the clock, or for successes of a busy breaker from its
+//!   [`BucketClock`], kept by a timer (see `bucket_clock.rs`).
 //!
 //! Concurrency: counts are statistics. A reader may see a bucket or a bit that another thread
 //! is writing half-way; the worst it can do is shift a rate by one call for one evaluation.
 //! Nothing here is used for the state machine's own invariants (those live in `state.rs`).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
+use super::bucket_clock::BucketClock;
 use super::config::{RateRule, Rule, WindowSpec};
-use super::local::{bump, ThreadBlock};
+use super::local::{bump, Bucket, ThreadBlock};
 
 /// What a window holds right now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,11 +53,10 @@ impl Window {
             Rule::Rate(RateRule {
                 window: WindowSpec::Time { length, buckets },
                 ..
-            }) => Window::Time(TimeWindow {
-                bucket_nanos: (length.as_nanos() / u128::from(*buckets)) as u64,
-                buckets: u64::from(*buckets),
-                clears: AtomicU64::new(0),
-            }),
+            }) => Window::Time(TimeWindow::new(
+                (length.as_nanos() / u128::from(*buckets)) as u64,
+                u64::from(*buckets),
+            )),
         }
     }
 
@@ -209,6 +211,12 @@ fn set_bit(word: &AtomicU64, bit: u64, on: bool) {
     }
 }
 
+/// The shortest bucket kept by a [`BucketClock`]. Its ticker is late after each boundary by
+/// tokio's timer resolution (1 ms) plus scheduling, so below this the delay would be a
+/// sizeable part of a bucket (and the ticker would wake too often to pay for itself);
+/// shorter buckets read the clock on every call.
+pub(crate) const MIN_TICKED_BUCKET_NANOS: u64 = 100_000_000;
+
 /// The last `buckets × bucket_nanos` of outcomes, bucketed per thread.
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
@@ -216,16 +224,38 @@ pub(crate) struct TimeWindow {
     pub(crate) buckets: u64,
     /// Bumped by every `clear` (part of the bucket tags).
     pub(crate) clears: AtomicU64,
+    /// The current bucket, while a ticker keeps it (never when `bucket_nanos` is below
+    /// [`MIN_TICKED_BUCKET_NANOS`]).
+    pub(crate) clock: BucketClock,
+    /// Set when a ticker ended before its first tick (no time driver): start no more.
+    pub(crate) no_ticker: AtomicBool,
 }
 
 impl TimeWindow {
-    fn epoch(&self, now: u64) -> u64 {
+    pub(crate) fn new(bucket_nanos: u64, buckets: u64) -> Self {
+        TimeWindow {
+            bucket_nanos,
+            buckets,
+            clears: AtomicU64::new(0),
+            clock: BucketClock::new(),
+            no_ticker: AtomicBool::new(false),
+        }
+    }
+
+    /// Which bucket `now` (nanoseconds on the breaker's clock) falls in.
+    #[inline]
+    pub(crate) fn epoch(&self, now: u64) -> u64 {
         now / self.bucket_nanos
+    }
+
+    /// Whether a ticker may keep this window's [`BucketClock`].
+    pub(crate) fn may_tick(&self) -> bool {
+        self.bucket_nanos >= MIN_TICKED_BUCKET_NANOS
     }
 
     /// Count one outcome at `now` in the calling thread's `block`, for closed period
     /// `generation`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn record(
         &self,
         block: &ThreadBlock,
@@ -234,17 +264,24 @@ impl TimeWindow {
         failed: bool,
         slow: bool,
     ) {
-        let epoch = self.epoch(now);
-        let bucket = &block.buckets[(epoch % self.buckets) as usize];
+        self.record_in(block, generation, self.epoch(now), failed, slow)
+    }
+
+    /// Count one outcome in bucket `epoch` of the calling thread's `block`, for closed
+    /// period `generation`.
+    #[inline]
+    pub(crate) fn record_in(
+        &self,
+        block: &ThreadBlock,
+        generation: u32,
+        epoch: u64,
+        failed: bool,
+        slow: bool,
+    ) {
+        let mut bucket = &block.buckets[(epoch % self.buckets) as usize];
         let tag = self.tag(generation);
         if bucket.tag.load(Relaxed) != tag || bucket.epoch.load(Relaxed) != epoch {
-            // Only this thread writes this bucket: reset it, hiding it from readers meanwhile.
-            bucket.tag.store(0, Relaxed);
-            bucket.calls.store(0, Relaxed);
-            bucket.failures.store(0, Relaxed);
-            bucket.slow.store(0, Relaxed);
-            bucket.epoch.store(epoch, Relaxed);
-            bucket.tag.store(tag, Relaxed);
+            bucket = self.renew(block, tag, epoch);
         }
         bump(&bucket.calls, 1);
         if failed {
@@ -253,6 +290,26 @@ impl TimeWindow {
         if slow {
             bump(&bucket.slow, 1);
         }
+    }
+
+    /// The bucket an outcome of bucket `epoch` goes to when its slot holds another: the slot,
+    /// emptied for `epoch`; or, if the slot already moved on to a later bucket of the same
+    /// period (an `epoch` from a ticker late by a whole window, see `bucket_clock.rs`), that
+    /// later bucket, so a late outcome never wipes newer ones.
+    #[cold]
+    fn renew<'b>(&self, block: &'b ThreadBlock, tag: u64, epoch: u64) -> &'b Bucket {
+        let bucket = &block.buckets[(epoch % self.buckets) as usize];
+        if bucket.tag.load(Relaxed) == tag && bucket.epoch.load(Relaxed) > epoch {
+            return bucket;
+        }
+        // Only this thread writes this bucket: reset it, hiding it from readers meanwhile.
+        bucket.tag.store(0, Relaxed);
+        bucket.calls.store(0, Relaxed);
+        bucket.failures.store(0, Relaxed);
+        bucket.slow.store(0, Relaxed);
+        bucket.epoch.store(epoch, Relaxed);
+        bucket.tag.store(tag, Relaxed);
+        bucket
     }
 
     /// Sum every thread's buckets of closed period `generation` that are still in the
@@ -342,11 +399,7 @@ mod tests {
 
     #[test]
     fn time_window_forgets_old_buckets_and_old_generations() {
-        let w = TimeWindow {
-            bucket_nanos: 10,
-            buckets: 3,
-            clears: AtomicU64::new(0),
-        };
+        let w = TimeWindow::new(10, 3);
         let block = Arc::new(ThreadBlock::new(3));
         w.record(&block, 0, 0, true, false);
         w.record(&block, 0, 15, false, false);
@@ -359,5 +412,17 @@ mod tests {
         assert_eq!(w.counts(&blocks, 0, 30).calls, 2);
         // A new closed period sees nothing of the old one.
         assert_eq!(w.counts(&blocks, 1, 29), Counts::default());
+    }
+
+    #[test]
+    fn a_late_outcome_never_wipes_a_newer_bucket() {
+        let w = TimeWindow::new(10, 3);
+        let block = Arc::new(ThreadBlock::new(3));
+        w.record_in(&block, 0, 5, true, false);
+        // Bucket 2 shares bucket 5's slot; an outcome that comes a whole window late (a
+        // ticker starved that long) joins bucket 5 instead of resetting it.
+        w.record_in(&block, 0, 2, false, false);
+        let c = w.counts(std::slice::from_ref(&block), 0, 59);
+        assert_eq!((c.calls, c.failures), (2, 1));
     }
 }
