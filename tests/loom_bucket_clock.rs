@@ -11,16 +11,9 @@ use loom::thread;
 
 type Clock = BucketClock<AtomicU64>;
 
-fn model<F>(f: F)
-where
-    F: Fn() + Sync + Send + 'static,
-{
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
-    }
-    builder.check(f);
-}
+#[path = "support/loom_model.rs"]
+mod loom_model;
+use loom_model::model;
 
 /// Two callers racing to start a ticker: exactly one becomes it.
 #[test]

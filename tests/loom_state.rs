@@ -17,17 +17,9 @@ use loom::thread;
 
 type Word = StateWord<AtomicU64>;
 
-/// Explore `f` with loom, preemptions bounded to keep each model small.
-fn model<F>(f: F)
-where
-    F: Fn() + Sync + Send + 'static,
-{
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
-    }
-    builder.check(f);
-}
+#[path = "support/loom_model.rs"]
+mod loom_model;
+use loom_model::model;
 
 /// A word that tripped from closed (generation 0) with `deadline` published: open at
 /// generation 1.
