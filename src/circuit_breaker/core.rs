@@ -147,6 +147,16 @@ impl Core {
     /// Admit or refuse one call. Reads the clock only when open.
     #[inline]
     pub(crate) fn acquire(&self) -> Result<Ticket, Refusal> {
+        // The closed path, kept to one load and two bit operations.
+        if let Some(ticket) = self.state.admit_closed(self.id) {
+            return Ok(ticket);
+        }
+        self.acquire_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(&self) -> Result<Ticket, Refusal> {
         let ticket = self
             .state
             .admit(self.config.half_open_permits, || self.now())?

@@ -147,17 +147,30 @@ impl Permit {
         let Some(ticket) = self.ticket.take() else {
             return;
         };
-        let started = self.started;
-        local::with_core(ticket.breaker(), |core, block| {
-            let elapsed = (started != NOT_TIMED).then(|| match timed_out {
-                true => Duration::MAX,
-                false => Duration::from_nanos(core.now().saturating_sub(started)),
+        if self.started == NOT_TIMED {
+            // The usual case, kept apart so the compiler sees `elapsed` is `None` and drops
+            // the slow-call and histogram work from the inlined path.
+            local::with_core(ticket.breaker(), move |core, block| {
+                core.record(block, ticket, outcome, None)
             });
-            core.record(block, ticket, outcome, elapsed);
-            #[cfg(feature = "metrics")]
-            core.observe_duration(started, elapsed);
-        });
+        } else {
+            record_timed(ticket, self.started, outcome, timed_out);
+        }
     }
+}
+
+/// Record a call whose start was noted (a slow-call rule, or a duration histogram).
+#[inline(never)]
+fn record_timed(ticket: Ticket, started: u64, outcome: Outcome, timed_out: bool) {
+    local::with_core(ticket.breaker(), |core, block| {
+        let elapsed = match timed_out {
+            true => Duration::MAX,
+            false => Duration::from_nanos(core.now().saturating_sub(started)),
+        };
+        core.record(block, ticket, outcome, Some(elapsed));
+        #[cfg(feature = "metrics")]
+        core.observe_duration(started, Some(elapsed));
+    });
 }
 
 impl Drop for Permit {

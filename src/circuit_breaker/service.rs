@@ -38,15 +38,15 @@ pub struct CircuitBreakerService<S, C, Shape = Wrap> {
     inner: S,
     breaker: CircuitBreaker,
     classifier: C,
-    /// Set by `poll_ready`, taken by `call`: the breaker's answer for the next request.
+    /// Set by `poll_ready` when not closed, taken by `call`: the breaker's answer for the
+    /// next request.
     decision: Option<Decision>,
     shape: PhantomData<fn() -> Shape>,
 }
 
-/// What `poll_ready` decided for the next request.
+/// What `poll_ready` decided for the next request (none while closed: nothing is reserved,
+/// `call` takes its ticket when the request is sent).
 enum Decision {
-    /// Closed: nothing is reserved; `call` takes its ticket when the request is sent.
-    Closed,
     /// A half-open trial permit (or a disabled breaker's pass), reserved in `poll_ready`;
     /// given back (as cancelled) if the service is dropped unused.
     Held(Permit),
@@ -164,8 +164,61 @@ where
     type Error = Shape::Error;
     type Future = ResponseFuture<S::Future, C, Req, Shape>;
 
+    // The closed path is kept small enough to inline into the caller's loop (out of line,
+    // its spills and reloads of `decision` were a fifth of a call); every other state goes
+    // through `poll_ready_slow`. A closed breaker stores no decision: `call` looks again.
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.decision.is_none() && self.breaker.core().state.is_closed() {
+            return match self.inner.poll_ready(cx) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Err(e)) => Poll::Ready(Err(self.not_ready(e))),
+            };
+        }
+        self.poll_ready_slow(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, request: Req) -> Self::Future {
+        // Closed (or no `poll_ready` first, against tower's contract: stay transparent and
+        // decide now rather than panic): the ticket is taken as the request is sent.
+        let decision = match self.decision {
+            // Looked at before taking: taking would write the slot back on every call.
+            None => self.breaker.decide(),
+            Some(_) => match self.decision.take() {
+                Some(Decision::Held(permit)) => Ok(permit),
+                Some(Decision::Refused(refusal)) => Err(refusal),
+                None => unreachable!("matched as Some above"),
+            },
+        };
+        match decision {
+            Ok(mut permit) => {
+                permit.restart_clock(self.breaker.core());
+                let future = self.inner.call(request);
+                ResponseFuture::called(future, permit, self.classifier.clone())
+            }
+            Err(refusal) => {
+                self.breaker.count_rejection(refusal);
+                let rejected = self.breaker.rejection(refusal);
+                ResponseFuture::rejected(rejected.with_request(request))
+            }
+        }
+    }
+}
+
+impl<S, C, Shape> CircuitBreakerService<S, C, Shape> {
+    /// `poll_ready` when the breaker is not closed, or a permit or refusal is held.
+    #[inline(never)]
+    fn poll_ready_slow<Req>(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), <Self as Service<Req>>::Error>>
+    where
+        S: Service<Req>,
+        C: Classify<S::Response, S::Error> + Clone,
+        Shape: ErrorShape<S::Error, Req>,
+    {
         let core = self.breaker.core();
         // Decide again unless we hold a permit that is still good: the closed check and a
         // refusal are cheap to make again, and a permit from an earlier state (the breaker
@@ -180,14 +233,12 @@ where
                 if let Some(Decision::Held(stale)) = held {
                     stale.void();
                 }
-                self.decision = Some(if core.state.is_closed() {
-                    Decision::Closed
-                } else {
-                    match self.breaker.decide() {
-                        Ok(permit) => Decision::Held(permit),
-                        Err(refusal) => Decision::Refused(refusal),
-                    }
-                });
+                if !core.state.is_closed() {
+                    self.decision = match self.breaker.decide() {
+                        Ok(permit) => Some(Decision::Held(permit)),
+                        Err(refusal) => Some(Decision::Refused(refusal)),
+                    };
+                }
             }
         }
         if let Some(Decision::Refused(_)) = self.decision {
@@ -196,46 +247,33 @@ where
         match self.inner.poll_ready(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-            Poll::Ready(Err(e)) => {
-                // The dependency failed before a request could be sent: that is its outcome.
-                let result: Result<S::Response, S::Error> = Err(e);
-                let outcome = self.classifier.classify(&result);
-                let Err(e) = result else {
-                    unreachable!("built as Err above")
-                };
-                let timed_out = Shape::timed_out(&e);
-                let permit = match self.decision.take() {
-                    Some(Decision::Held(permit)) => Some(permit),
-                    _ => self.breaker.decide().ok(),
-                };
-                if let Some(permit) = permit {
-                    permit.record_as(outcome, timed_out);
-                }
-                Poll::Ready(Err(Shape::inner(e)))
-            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.not_ready(e))),
         }
     }
 
-    #[inline]
-    fn call(&mut self, request: Req) -> Self::Future {
-        // Closed (or no `poll_ready` first, against tower's contract: stay transparent and
-        // decide now rather than panic): the ticket is taken as the request is sent.
-        let decision = match self.decision.take() {
-            Some(Decision::Held(permit)) => Ok(permit),
-            Some(Decision::Refused(refusal)) => Err(refusal),
-            Some(Decision::Closed) | None => self.breaker.decide(),
+    /// The inner service failed in `poll_ready`, before a request could be sent: that is
+    /// the dependency's outcome, recorded on the held permit (or a fresh one).
+    #[cold]
+    #[inline(never)]
+    fn not_ready<Req>(&mut self, e: S::Error) -> <Self as Service<Req>>::Error
+    where
+        S: Service<Req>,
+        C: Classify<S::Response, S::Error> + Clone,
+        Shape: ErrorShape<S::Error, Req>,
+    {
+        let result: Result<S::Response, S::Error> = Err(e);
+        let outcome = self.classifier.classify(&result);
+        let Err(e) = result else {
+            unreachable!("built as Err above")
         };
-        match decision {
-            Ok(mut permit) => {
-                permit.restart_clock(self.breaker.core());
-                let future = self.inner.call(request);
-                ResponseFuture::called(future, permit, self.classifier.clone())
-            }
-            Err(refusal) => {
-                self.breaker.count_rejection(refusal);
-                let rejected = self.breaker.rejection(refusal);
-                ResponseFuture::rejected(rejected.with_request(request))
-            }
+        let timed_out = Shape::timed_out(&e);
+        let permit = match self.decision.take() {
+            Some(Decision::Held(permit)) => Some(permit),
+            _ => self.breaker.decide().ok(),
+        };
+        if let Some(permit) = permit {
+            permit.record_as(outcome, timed_out);
         }
+        Shape::inner(e)
     }
 }

@@ -406,6 +406,21 @@ impl<A: AtomicWord> StateWord<A> {
         self.admit(permits, now).map(Ticket::admission)
     }
 
+    /// The closed path of [`admit`](Self::admit): the ticket of breaker `id` if the breaker
+    /// is closed (one load), else `None`.
+    #[inline]
+    pub(crate) fn admit_closed(&self, id: u32) -> Option<Ticket> {
+        let bits = self.word.load(Ordering::Acquire);
+        if bits & STATE_MASK != 0 {
+            return None;
+        }
+        // The generation stays where the word keeps it; the kind and id fill the low bits.
+        let low = KIND_CLOSED | u64::from(id) << 3 & BREAKER_MASK;
+        Some(Ticket(
+            NonZeroU64::MIN | (bits & u64::MAX << GEN_SHIFT | low),
+        ))
+    }
+
     /// [`acquire`](Self::acquire), answering with a packed [`Ticket`].
     #[inline]
     pub fn admit(&self, permits: u32, now: impl FnOnce() -> u64) -> Result<Ticket, Refusal> {
@@ -638,6 +653,42 @@ mod tests {
         let w = word();
         let a = w.acquire(2, || panic!("closed path must not read the clock"));
         assert_eq!(a, Ok(Admission::Closed { generation: 0 }));
+    }
+
+    #[test]
+    fn the_closed_fast_path_packs_the_same_ticket_as_the_general_one() {
+        let w = word();
+        let id = MAX_BREAKER_ID;
+        let general = |w: &StateWord| {
+            w.admit(2, || 0)
+                .ok()
+                .map(|t| t.with_breaker(id))
+                .filter(|t| {
+                    t.admission()
+                        == Admission::Closed {
+                            generation: t.generation(),
+                        }
+                })
+        };
+        assert_eq!(w.admit_closed(id), general(&w));
+        assert_eq!(w.admit_closed(id).map(Ticket::breaker), Some(id));
+        // Through a trip and a close, to a later generation; none while not closed.
+        w.trip(0, 0);
+        assert_eq!(w.admit_closed(id), None);
+        let Ok(Admission::Trial { generation, .. }) = w.acquire(2, || 0) else {
+            panic!("half-open")
+        };
+        assert_eq!(w.admit_closed(id), None);
+        assert!(w.close_from_half_open(generation));
+        let ticket = w.admit_closed(7).expect("closed again");
+        assert_eq!(
+            ticket.admission(),
+            Admission::Closed {
+                generation: generation + 1
+            }
+        );
+        assert_eq!(ticket.breaker(), 7);
+        assert_eq!(Some(ticket), general(&w).map(|t| t.with_breaker(7)));
     }
 
     #[test]
