@@ -10,11 +10,12 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::config::{Config, RateRule, Rule};
+use super::error::Deadline;
 use super::events::Transition;
 use super::local::{bump, ThreadBlock};
 use super::snapshot::{Snapshot, Totals, WindowCounts};
 use super::state::{Admission, Refusal, State, StateWord, Ticket, TrialResult};
-use super::window::{Counts, TimeWindow, Window};
+use super::window::{Consecutive, CountWindow, Counts, TimeWindow, Window};
 use crate::classify::Outcome;
 
 /// Rejections one thread sees in one open period before it arms a timer to end the period.
@@ -118,6 +119,15 @@ impl Core {
         self.origin + Duration::from_nanos(nanos)
     }
 
+    /// `nanos` on this breaker's clock, as a rejection carries it (see [`Deadline`]).
+    #[inline]
+    pub(crate) fn deadline(&self, nanos: u64) -> Deadline {
+        Deadline {
+            origin: self.origin,
+            after_nanos: nanos,
+        }
+    }
+
     fn bucket_nanos(&self) -> u64 {
         match &self.window {
             Window::Time(t) => t.bucket_nanos,
@@ -147,11 +157,11 @@ impl Core {
     /// Admit or refuse one call. Reads the clock only when open.
     #[inline]
     pub(crate) fn acquire(&self) -> Result<Ticket, Refusal> {
-        // The closed path, kept to one load and two bit operations.
-        if let Some(ticket) = self.state.admit_closed(self.id) {
-            return Ok(ticket);
+        // Closed, or open with a timer to end it: one load, a few bit operations.
+        match self.state.admit_fast(self.id) {
+            Some(answer) => answer,
+            None => self.acquire_slow(),
         }
-        self.acquire_slow()
     }
 
     #[cold]
@@ -173,6 +183,10 @@ impl Core {
 
     /// Record the end of an admitted call. `elapsed` is given only when a slow-call rule
     /// asked for the call to be timed.
+    ///
+    /// Only the common case is inline (closed, under the consecutive rule, nothing to
+    /// change): this runs inside the thread-local lookup of every completed call, and a
+    /// bigger body made LLVM move that whole lookup out of line.
     #[inline]
     pub(crate) fn record(
         self: &Arc<Self>,
@@ -200,27 +214,39 @@ impl Core {
                     self.record_closed(block, generation, outcome == Outcome::Failure, slow);
                 }
             }
-            Admission::Trial { generation, .. } => match outcome {
-                Outcome::Ignored => {
-                    self.state.release_permit(generation);
+            Admission::Trial { generation, .. } => {
+                self.record_trial(block, generation, outcome, slow)
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn record_trial(
+        self: &Arc<Self>,
+        block: &ThreadBlock,
+        generation: u32,
+        outcome: Outcome,
+        slow: bool,
+    ) {
+        match outcome {
+            Outcome::Ignored => {
+                self.state.release_permit(generation);
+            }
+            Outcome::Success if !slow => {
+                let threshold = self.config.success_threshold;
+                if self.state.trial_success(generation, threshold) == TrialResult::ReachedThreshold
+                {
+                    self.close(generation);
                 }
-                Outcome::Success if !slow => {
-                    let threshold = self.config.success_threshold;
-                    if self.state.trial_success(generation, threshold)
-                        == TrialResult::ReachedThreshold
-                    {
-                        self.close(generation);
-                    }
+            }
+            _ => {
+                if outcome == Outcome::Failure
+                    && self.state.state() == (State::HalfOpen, generation)
+                {
+                    bump(&block.counted_failures, 1);
                 }
-                _ => {
-                    if outcome == Outcome::Failure
-                        && self.state.state() == (State::HalfOpen, generation)
-                    {
-                        bump(&block.counted_failures, 1);
-                    }
-                    self.trip(generation, State::HalfOpen)
-                }
-            },
+                self.trip(generation, State::HalfOpen)
+            }
         }
     }
 
@@ -232,60 +258,101 @@ impl Core {
         failed: bool,
         slow: bool,
     ) {
-        let current = || self.state.state() == (State::Closed, generation);
         match (&self.window, &self.config.rule) {
             (Window::Consecutive(run), &Rule::ConsecutiveFailures(threshold)) => {
-                if !failed {
-                    // A healthy call over a healthy breaker: one load, no write.
-                    if run.run() != 0 && current() {
-                        run.success();
-                    }
-                } else if current() {
-                    bump(&block.counted_failures, 1);
-                    if run.failure() >= threshold {
-                        self.trip(generation, State::Closed);
-                    }
+                // A healthy call over a healthy breaker: one load, no write.
+                if failed || run.run() != 0 {
+                    self.record_consecutive(block, run, threshold, generation, failed);
                 }
             }
             (Window::Count(window), Rule::Rate(rule)) => {
-                if !current() {
-                    return;
-                }
-                window.record(block, generation, failed, slow);
-                if failed {
-                    bump(&block.counted_failures, 1);
-                }
-                if failed || slow {
-                    self.maybe_trip(generation, rule, window.counts());
-                }
+                self.record_count(block, window, rule, generation, failed, slow)
             }
             (Window::Time(window), Rule::Rate(rule)) => {
-                if !current() {
-                    return;
-                }
-                if failed || slow {
-                    // May trip, which needs `now` anyway: the exact bucket, and the bucket
-                    // clock caught up for the successes that follow.
-                    let now = self.now();
-                    let epoch = window.epoch(now);
-                    window.clock.catch_up(epoch);
-                    window.record_in(block, generation, epoch, failed, slow);
-                    if failed {
-                        bump(&block.counted_failures, 1);
-                    }
-                    let counts = window.counts(&self.blocks.lock(), generation, now);
-                    self.maybe_trip(generation, rule, counts);
-                } else {
-                    // A success only needs its bucket: from the bucket clock (one load) when
-                    // a ticker keeps it, else from the clock.
-                    let epoch = match window.clock.epoch() {
-                        Some(epoch) => epoch,
-                        None => self.read_bucket(block, window),
-                    };
-                    window.record_in(block, generation, epoch, false, false);
-                }
+                self.record_time(block, window, rule, generation, failed, slow)
             }
             _ => unreachable!("the window is built from the rule"),
+        }
+    }
+
+    /// A failure, or the success that ends a run of failures, under the consecutive rule.
+    #[inline(never)]
+    fn record_consecutive(
+        self: &Arc<Self>,
+        block: &ThreadBlock,
+        run: &Consecutive,
+        threshold: u32,
+        generation: u32,
+        failed: bool,
+    ) {
+        if self.state.state() != (State::Closed, generation) {
+            return;
+        }
+        if !failed {
+            run.success();
+            return;
+        }
+        bump(&block.counted_failures, 1);
+        if run.failure() >= threshold {
+            self.trip(generation, State::Closed);
+        }
+    }
+
+    #[inline(never)]
+    fn record_count(
+        self: &Arc<Self>,
+        block: &ThreadBlock,
+        window: &CountWindow,
+        rule: &RateRule,
+        generation: u32,
+        failed: bool,
+        slow: bool,
+    ) {
+        if self.state.state() != (State::Closed, generation) {
+            return;
+        }
+        window.record(block, generation, failed, slow);
+        if failed {
+            bump(&block.counted_failures, 1);
+        }
+        if failed || slow {
+            self.maybe_trip(generation, rule, window.counts());
+        }
+    }
+
+    #[inline(never)]
+    fn record_time(
+        self: &Arc<Self>,
+        block: &ThreadBlock,
+        window: &TimeWindow,
+        rule: &RateRule,
+        generation: u32,
+        failed: bool,
+        slow: bool,
+    ) {
+        if self.state.state() != (State::Closed, generation) {
+            return;
+        }
+        if failed || slow {
+            // May trip, which needs `now` anyway: the exact bucket, and the bucket
+            // clock caught up for the successes that follow.
+            let now = self.now();
+            let epoch = window.epoch(now);
+            window.clock.catch_up(epoch);
+            window.record_in(block, generation, epoch, failed, slow);
+            if failed {
+                bump(&block.counted_failures, 1);
+            }
+            let counts = window.counts(&self.blocks.lock(), generation, now);
+            self.maybe_trip(generation, rule, counts);
+        } else {
+            // A success only needs its bucket: from the bucket clock (one load) when
+            // a ticker keeps it, else from the clock.
+            let epoch = match window.clock.epoch() {
+                Some(epoch) => epoch,
+                None => self.read_bucket(block, window),
+            };
+            window.record_in(block, generation, epoch, false, false);
         }
     }
 
@@ -429,19 +496,28 @@ impl Core {
     pub(crate) fn count_rejection(self: &Arc<Self>, block: &ThreadBlock, refusal: Refusal) {
         bump(&block.rejected, 1);
         if let Refusal::Open(Some(until)) = refusal {
-            let (state, generation) = self.state.state();
-            if state != State::Open {
+            // Armed already (the usual case under load): nothing more to count.
+            if self.state.is_armed() {
                 return;
             }
-            let generation = u64::from(generation);
-            if block.open_generation.load(Relaxed) != generation {
-                block.open_generation.store(generation, Relaxed);
-                block.open_rejections.store(0, Relaxed);
-            }
-            bump(&block.open_rejections, 1);
-            if block.open_rejections.load(Relaxed) == ARM_AFTER_REJECTIONS {
-                self.arm_timer(generation as u32, until);
-            }
+            self.count_unarmed_rejection(block, until);
+        }
+    }
+
+    #[inline(never)]
+    fn count_unarmed_rejection(self: &Arc<Self>, block: &ThreadBlock, until: u64) {
+        let (state, generation) = self.state.state();
+        if state != State::Open {
+            return;
+        }
+        let generation = u64::from(generation);
+        if block.open_generation.load(Relaxed) != generation {
+            block.open_generation.store(generation, Relaxed);
+            block.open_rejections.store(0, Relaxed);
+        }
+        bump(&block.open_rejections, 1);
+        if block.open_rejections.load(Relaxed) == ARM_AFTER_REJECTIONS {
+            self.arm_timer(generation as u32, until);
         }
     }
 

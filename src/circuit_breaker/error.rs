@@ -29,12 +29,27 @@ use crate::Name;
 pub struct Rejected<Req = ()> {
     name: Name,
     state: State,
-    retry_at: Option<Instant>,
+    retry_at: Option<Deadline>,
     request: Option<Req>,
 }
 
+/// The end of an open period as the breaker keeps it (nanoseconds after its clock's origin),
+/// turned into an `Instant` only when asked: the sum costs a division and overflow checks,
+/// which a rejection that nobody inspects should not pay.
+#[derive(Clone, Copy)]
+pub(crate) struct Deadline {
+    pub(crate) origin: Instant,
+    pub(crate) after_nanos: u64,
+}
+
+impl Deadline {
+    fn instant(self) -> Instant {
+        self.origin + Duration::from_nanos(self.after_nanos)
+    }
+}
+
 impl Rejected {
-    pub(crate) fn new(name: Name, state: State, retry_at: Option<Instant>) -> Self {
+    pub(crate) fn new(name: Name, state: State, retry_at: Option<Deadline>) -> Self {
         Rejected {
             name,
             state,
@@ -97,7 +112,7 @@ impl<Req> Rejected<Req> {
     /// assert!(breaker.try_acquire().unwrap_err().retry_at().is_none());
     /// ```
     pub fn retry_at(&self) -> Option<Instant> {
-        self.retry_at
+        self.retry_at.map(Deadline::instant)
     }
 
     /// How long from now until [`retry_at`](Rejected::retry_at) (zero if it has passed). This
@@ -110,7 +125,7 @@ impl<Req> Rejected<Req> {
     /// assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), None);
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_at
+        self.retry_at()
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
@@ -180,7 +195,7 @@ impl<Req> fmt::Debug for Rejected<Req> {
         f.debug_struct("Rejected")
             .field("name", &self.name)
             .field("state", &self.state)
-            .field("retry_at", &self.retry_at)
+            .field("retry_at", &self.retry_at())
             .field("has_request", &self.request.is_some())
             .finish()
     }

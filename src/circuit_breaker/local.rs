@@ -145,8 +145,9 @@ pub(crate) fn with_block<R>(core: &Arc<Core>, f: impl FnOnce(&ThreadBlock) -> R)
 }
 
 /// Run `f` with the breaker `id` and this thread's block for it; `None` if that breaker no
-/// longer exists (then there is nobody left to tell).
-#[inline]
+/// longer exists (then there is nobody left to tell). Always inlined: it is every
+/// completed call's path, and out of line its closure's captures went through memory.
+#[inline(always)]
 pub(crate) fn with_core<R>(id: u32, f: impl FnOnce(&Arc<Core>, &ThreadBlock) -> R) -> Option<R> {
     let mut f = Some(f);
     let hit = LOCAL.try_with(|cell| {

@@ -300,7 +300,7 @@ impl CircuitBreaker {
     pub(crate) fn rejection(&self, refusal: Refusal) -> Rejected {
         let core = self.core();
         let (state, retry_at) = match refusal {
-            Refusal::Open(until) => (State::Open, until.map(|u| core.instant(u))),
+            Refusal::Open(until) => (State::Open, until.map(|u| core.deadline(u))),
             Refusal::HalfOpenFull => (State::HalfOpen, None),
             Refusal::ForcedOpen => (State::ForcedOpen, None),
         };

@@ -406,19 +406,25 @@ impl<A: AtomicWord> StateWord<A> {
         self.admit(permits, now).map(Ticket::admission)
     }
 
-    /// The closed path of [`admit`](Self::admit): the ticket of breaker `id` if the breaker
-    /// is closed (one load), else `None`.
+    /// The two busy paths of [`admit`](Self::admit), from one load: the ticket of breaker
+    /// `id` if the breaker is closed, a refusal if it is open and a timer ends the period
+    /// (no clock to read), else `None` (see `admit`).
     #[inline]
-    pub(crate) fn admit_closed(&self, id: u32) -> Option<Ticket> {
+    pub(crate) fn admit_fast(&self, id: u32) -> Option<Result<Ticket, Refusal>> {
         let bits = self.word.load(Ordering::Acquire);
-        if bits & STATE_MASK != 0 {
-            return None;
+        if bits & STATE_MASK == 0 {
+            // The generation stays where the word keeps it; the kind and id fill the low bits.
+            let low = KIND_CLOSED | u64::from(id) << 3 & BREAKER_MASK;
+            return Some(Ok(Ticket(
+                NonZeroU64::MIN | (bits & u64::MAX << GEN_SHIFT | low),
+            )));
         }
-        // The generation stays where the word keeps it; the kind and id fill the low bits.
-        let low = KIND_CLOSED | u64::from(id) << 3 & BREAKER_MASK;
-        Some(Ticket(
-            NonZeroU64::MIN | (bits & u64::MAX << GEN_SHIFT | low),
-        ))
+        if bits & (STATE_MASK | ARMED) == State::Open as u64 | ARMED {
+            return Some(Err(Refusal::Open(Some(
+                self.open_until.load(Ordering::Acquire),
+            ))));
+        }
+        None
     }
 
     /// [`acquire`](Self::acquire), answering with a packed [`Ticket`].
@@ -544,6 +550,12 @@ impl<A: AtomicWord> StateWord<A> {
         });
     }
 
+    /// Whether an open period's end is left to a timer (rejections then read no clock).
+    #[inline]
+    pub(crate) fn is_armed(&self) -> bool {
+        self.word.load(Ordering::Acquire) & ARMED != 0
+    }
+
     /// Mark the open period of `generation` as ended by a timer (see the layout). True if
     /// this caller armed it; the caller must then make sure [`disarm`](Self::disarm) runs at
     /// the deadline.
@@ -656,7 +668,7 @@ mod tests {
     }
 
     #[test]
-    fn the_closed_fast_path_packs_the_same_ticket_as_the_general_one() {
+    fn the_fast_paths_answer_as_the_general_one() {
         let w = word();
         let id = MAX_BREAKER_ID;
         let general = |w: &StateWord| {
@@ -670,17 +682,20 @@ mod tests {
                         }
                 })
         };
-        assert_eq!(w.admit_closed(id), general(&w));
-        assert_eq!(w.admit_closed(id).map(Ticket::breaker), Some(id));
+        assert_eq!(w.admit_fast(id).and_then(Result::ok), general(&w));
+        assert_eq!(
+            w.admit_fast(id).and_then(Result::ok).map(Ticket::breaker),
+            Some(id)
+        );
         // Through a trip and a close, to a later generation; none while not closed.
         w.trip(0, 0);
-        assert_eq!(w.admit_closed(id), None);
+        assert_eq!(w.admit_fast(id).and_then(Result::ok), None);
         let Ok(Admission::Trial { generation, .. }) = w.acquire(2, || 0) else {
             panic!("half-open")
         };
-        assert_eq!(w.admit_closed(id), None);
+        assert_eq!(w.admit_fast(id).and_then(Result::ok), None);
         assert!(w.close_from_half_open(generation));
-        let ticket = w.admit_closed(7).expect("closed again");
+        let ticket = w.admit_fast(7).and_then(Result::ok).expect("closed again");
         assert_eq!(
             ticket.admission(),
             Admission::Closed {
@@ -761,7 +776,15 @@ mod tests {
             w.acquire(1, || panic!("armed: no clock")),
             Err(Refusal::Open(Some(100)))
         );
+        assert!(w.is_armed());
+        assert_eq!(w.admit_fast(9), Some(Err(Refusal::Open(Some(100)))));
         w.disarm(1);
+        assert!(!w.is_armed());
+        assert_eq!(
+            w.admit_fast(9),
+            None,
+            "unarmed: the clock decides, in admit"
+        );
         assert!(matches!(w.acquire(1, || 100), Ok(Admission::Trial { .. })));
         assert!(
             !w.arm(1),
