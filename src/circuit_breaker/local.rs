@@ -85,6 +85,9 @@ impl ThreadBlock {
 }
 
 struct Entry {
+    /// `core.id`, kept here so the lookup compares without following the `Arc` (that
+    /// dependent load was a quarter of a closed-path call, perf says).
+    id: u32,
     core: Arc<Core>,
     block: Arc<ThreadBlock>,
 }
@@ -152,7 +155,7 @@ pub(crate) fn with_core<R>(id: u32, f: impl FnOnce(&Arc<Core>, &ThreadBlock) -> 
     let mut f = Some(f);
     let hit = LOCAL.try_with(|cell| {
         let entries = cell.try_borrow().ok()?;
-        let entry = entries.iter().find(|e| e.core.id == id)?;
+        let entry = entries.iter().find(|e| e.id == id)?;
         Some((f.take().expect("called once"))(&entry.core, &entry.block))
     });
     match hit {
@@ -178,6 +181,7 @@ fn miss<R>(core: Arc<Core>, f: impl FnOnce(&Arc<Core>, &ThreadBlock) -> R) -> R 
         if let Ok(mut entries) = cell.try_borrow_mut() {
             entries.retain(|e| e.core.is_alive());
             entries.push(Entry {
+                id: core.id,
                 core: core.clone(),
                 block: block.clone(),
             });

@@ -6,6 +6,7 @@ use tower_service::Service;
 
 use std::marker::PhantomData;
 
+use super::state::BusyPath;
 use super::{CircuitBreaker, ErrorShape, Permit, Refusal, ResponseFuture, Wrap};
 use crate::classify::Classify;
 
@@ -167,6 +168,7 @@ where
     // The closed path is kept small enough to inline into the caller's loop (out of line,
     // its spills and reloads of `decision` were a fifth of a call); every other state goes
     // through `poll_ready_slow`. A closed breaker stores no decision: `call` looks again.
+    // (Adding the open path here made LLVM move tower's `Ready` future out of line.)
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         if self.decision.is_none() && self.breaker.core().state.is_closed() {
@@ -220,6 +222,14 @@ impl<S, C, Shape> CircuitBreakerService<S, C, Shape> {
         Shape: ErrorShape<S::Error, Req>,
     {
         let core = self.breaker.core();
+        // Open with a timer to end the period (a busy open breaker): refuse at once, and
+        // keep the refusal for `call`, which must not send (the inner service was not polled).
+        if self.decision.is_none() {
+            if let BusyPath::Refused(refusal) = core.state.busy_path() {
+                self.decision = Some(Decision::Refused(refusal));
+                return Poll::Ready(Ok(()));
+            }
+        }
         // Decide again unless we hold a permit that is still good: the closed check and a
         // refusal are cheap to make again, and a permit from an earlier state (the breaker
         // tripped while the inner service was pending) must not let a request through an

@@ -330,6 +330,17 @@ pub enum Refusal {
     ForcedOpen,
 }
 
+/// The answer of [`StateWord::busy_path`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BusyPath {
+    /// Closed: admit.
+    Closed,
+    /// Open, and a timer ends the period: refuse without reading the clock.
+    Refused(Refusal),
+    /// Anything else: ask [`StateWord::admit`].
+    Neither,
+}
+
 /// What a finished half-open trial did to the state.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,6 +415,19 @@ impl<A: AtomicWord> StateWord<A> {
     #[inline]
     pub fn acquire(&self, permits: u32, now: impl FnOnce() -> u64) -> Result<Admission, Refusal> {
         self.admit(permits, now).map(Ticket::admission)
+    }
+
+    /// Which busy path a call would take, from one load (see [`BusyPath`]).
+    #[inline]
+    pub(crate) fn busy_path(&self) -> BusyPath {
+        let bits = self.word.load(Ordering::Acquire);
+        if bits & STATE_MASK == 0 {
+            BusyPath::Closed
+        } else if bits & (STATE_MASK | ARMED) == State::Open as u64 | ARMED {
+            BusyPath::Refused(Refusal::Open(Some(self.open_until.load(Ordering::Acquire))))
+        } else {
+            BusyPath::Neither
+        }
     }
 
     /// The two busy paths of [`admit`](Self::admit), from one load: the ticket of breaker
@@ -778,7 +802,9 @@ mod tests {
         );
         assert!(w.is_armed());
         assert_eq!(w.admit_fast(9), Some(Err(Refusal::Open(Some(100)))));
+        assert_eq!(w.busy_path(), BusyPath::Refused(Refusal::Open(Some(100))));
         w.disarm(1);
+        assert_eq!(w.busy_path(), BusyPath::Neither);
         assert!(!w.is_armed());
         assert_eq!(
             w.admit_fast(9),
