@@ -266,7 +266,10 @@ impl Core {
                 }
             }
             (Window::Count(window), Rule::Rate(rule)) => {
-                self.record_count(block, window, rule, generation, failed, slow)
+                // A success over a settled window (full, all good) changes nothing.
+                if failed || slow || !window.settled() {
+                    self.record_count(block, window, rule, generation, failed, slow)
+                }
             }
             (Window::Time(window), Rule::Rate(rule)) => {
                 self.record_time(block, window, rule, generation, failed, slow)

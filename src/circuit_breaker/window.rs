@@ -11,6 +11,10 @@
 //!   per batch instead of once per call. The price under contention: up to one batch per
 //!   thread of the window may be claimed but not yet filled (holding older outcomes).
 //!   Rates are counted (popcount) only when a failure or slow call asks whether to trip.
+//!   A full window with no bit set is *settled*: a success then skips the ring altogether
+//!   (nothing to change, see [`CountWindow::settled`]), so a healthy busy breaker claims
+//!   nothing and writes nothing shared; from a failure until it ages out, successes take
+//!   slots again.
 //! - Time window: buckets per thread (in [`ThreadBlock`]), tagged with the closed period's
 //!   generation and their slice of time; summed over all threads when asked. Which slice
 //!   "now" is in comes from the clock, or for successes of a busy breaker from its
@@ -111,6 +115,11 @@ pub(crate) struct CountWindow {
     cursor: CachePadded,
     failed: Box<[AtomicU64]>,
     slow: Box<[AtomicU64]>,
+    /// How many bits of both rings are set. Every change of a bit is made by a
+    /// read-modify-write whose previous value says whether this thread changed it, and
+    /// only that thread adds or takes one, so once writers are done this is exact (it
+    /// may pass through a wrong value for a moment, see `settled`).
+    set_bits: CachePadded,
     /// Bumped by every `clear` and part of every claim's tag, so slots claimed before a clear
     /// are void even when the generation stays (a reset of a closed breaker).
     clears: AtomicU64,
@@ -127,6 +136,7 @@ impl CountWindow {
             size: u64::from(size),
             max_batch: u64::from(size / 16).max(1),
             cursor: CachePadded::default(),
+            set_bits: CachePadded::default(),
             failed: (0..words).map(|_| AtomicU64::new(0)).collect(),
             slow: (0..words).map(|_| AtomicU64::new(0)).collect(),
             clears: AtomicU64::new(0),
@@ -136,6 +146,22 @@ impl CountWindow {
     /// What a claim of closed period `generation` is tagged with, since the last clear.
     fn claim_tag(&self, generation: u32) -> u64 {
         u64::from(generation) | self.clears.load(Relaxed) << 32
+    }
+
+    /// Whether a success may skip the ring: it is full (it holds `size` calls) and every
+    /// call in it succeeded in time. Then writing a success over the oldest slot changes
+    /// nothing but which slot is the oldest, and slots are only numbers: the window after
+    /// the skipped success is the window before it. So a healthy, busy breaker's successes
+    /// write nothing shared, and claim no slots (the claims' shared cursor was the one
+    /// contended write of this window). Two loads of lines that only change when a failure
+    /// or slow call comes or ages out.
+    ///
+    /// Races: `set_bits` may read 0 while another thread has just set its bit but not yet
+    /// counted it; the skipped success then acts as if it came just before that failure.
+    /// A moment's non-zero reading only means the success takes a slot as before.
+    #[inline]
+    pub(crate) fn settled(&self) -> bool {
+        self.set_bits.0.load(Relaxed) == 0 && self.cursor.0.load(Relaxed) >= self.size
     }
 
     /// Put one outcome of closed period `generation` in the ring, over the oldest, in a slot
@@ -154,8 +180,12 @@ impl CountWindow {
         block.claim_next.store(slot + 1, Relaxed);
         let slot = slot % self.size;
         let (word, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
-        set_bit(&self.failed[word], bit, failed);
-        set_bit(&self.slow[word], bit, slow);
+        let changed =
+            set_bit(&self.failed[word], bit, failed) + set_bit(&self.slow[word], bit, slow);
+        if changed != 0 {
+            // Two's complement: adding -1 as u64 takes one off (the add wraps).
+            self.set_bits.0.fetch_add(changed as u64, Relaxed);
+        }
     }
 
     /// Claim the next slots for this thread; returns the first. Only `block`'s own thread
@@ -189,8 +219,14 @@ impl CountWindow {
     }
 
     fn clear(&self) {
+        // Swapped, not stored: the bits a racing writer set count in `set_bits`, and are
+        // taken off again here exactly as many times as they are found set.
+        let mut cleared = 0;
         for w in self.failed.iter().chain(self.slow.iter()) {
-            w.store(0, Relaxed);
+            cleared += u64::from(w.swap(0, Relaxed).count_ones());
+        }
+        if cleared != 0 {
+            self.set_bits.0.fetch_sub(cleared, Relaxed);
         }
         self.cursor.0.store(0, Relaxed);
         self.clears.fetch_add(1, Relaxed);
@@ -198,16 +234,19 @@ impl CountWindow {
 }
 
 /// Set or clear `bit`, writing only if it changes (the common success-over-success case
-/// writes nothing).
+/// writes nothing). Returns +1 if this call set it, -1 if it cleared it, else 0 (another
+/// thread may change the same bit at once, when claims of two laps meet: the returned
+/// previous value says who did).
 #[inline]
-fn set_bit(word: &AtomicU64, bit: u64, on: bool) {
+fn set_bit(word: &AtomicU64, bit: u64, on: bool) -> i64 {
     let current = word.load(Relaxed) & bit != 0;
-    if current != on {
-        if on {
-            word.fetch_or(bit, Relaxed);
-        } else {
-            word.fetch_and(!bit, Relaxed);
-        }
+    if current == on {
+        return 0;
+    }
+    if on {
+        i64::from(word.fetch_or(bit, Relaxed) & bit == 0)
+    } else {
+        -i64::from(word.fetch_and(!bit, Relaxed) & bit != 0)
     }
 }
 
@@ -357,6 +396,81 @@ mod tests {
         assert_eq!((c.calls, c.failures, c.slow), (4, 0, 1));
         w.clear();
         assert_eq!(w.counts(), Counts::default());
+    }
+
+    fn ring_bits(w: &CountWindow) -> u64 {
+        w.failed
+            .iter()
+            .chain(w.slow.iter())
+            .map(|b| u64::from(b.load(Relaxed).count_ones()))
+            .sum()
+    }
+
+    #[test]
+    fn a_full_clean_window_is_settled_until_a_failure_ages_out() {
+        let w = CountWindow::new(10);
+        let b = ThreadBlock::new(0);
+        for _ in 0..9 {
+            w.record(&b, 0, false, false);
+            assert!(!w.settled(), "not full yet: successes still count calls");
+        }
+        w.record(&b, 0, false, false);
+        assert!(w.settled());
+        // A failure unsettles it; the nine successes after it keep it in the window and
+        // the tenth pushes it out.
+        w.record(&b, 0, true, false);
+        assert_eq!(w.set_bits.0.load(Relaxed), 1);
+        for _ in 0..9 {
+            assert!(!w.settled());
+            w.record(&b, 0, false, false);
+        }
+        assert_eq!(w.counts().failures, 1);
+        w.record(&b, 0, false, false);
+        assert_eq!((w.counts().failures, w.set_bits.0.load(Relaxed)), (0, 0));
+        assert!(w.settled());
+        // A slow success unsettles it too; a clear empties it (and it is no longer full).
+        w.record(&b, 0, false, true);
+        assert!(!w.settled());
+        w.clear();
+        assert_eq!(w.set_bits.0.load(Relaxed), 0);
+        assert!(!w.settled());
+    }
+
+    #[test]
+    fn set_bits_counts_the_set_bits_exactly_under_racing_writers_and_clears() {
+        let w = Arc::new(CountWindow::new(96));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..4u64)
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    let b = ThreadBlock::new(0);
+                    let mut x = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    for _ in 0..100_000 {
+                        // xorshift: a mix of failures, slow calls and successes.
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        w.record(&b, 0, x % 5 == 0, x % 7 == 0);
+                    }
+                })
+            })
+            .collect();
+        let clearer = {
+            let (w, stop) = (w.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Relaxed) {
+                    w.clear();
+                    std::thread::yield_now();
+                }
+            })
+        };
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        stop.store(true, Relaxed);
+        clearer.join().unwrap();
+        assert_eq!(w.set_bits.0.load(Relaxed), ring_bits(&w));
     }
 
     #[test]
