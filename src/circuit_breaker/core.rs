@@ -272,6 +272,13 @@ impl Core {
                 }
             }
             (Window::Time(window), Rule::Rate(rule)) => {
+                // A success of a busy breaker, inline: its bucket from the bucket clock.
+                if let (false, false, Some(epoch)) = (failed, slow, window.clock.epoch()) {
+                    if self.state.state() == (State::Closed, generation) {
+                        window.record_in(block, generation, epoch, false, false);
+                    }
+                    return;
+                }
                 self.record_time(block, window, rule, generation, failed, slow)
             }
             _ => unreachable!("the window is built from the rule"),

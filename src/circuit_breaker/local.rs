@@ -42,6 +42,8 @@ pub(crate) struct ThreadBlock {
     pub(crate) counted_failures: AtomicU64,
     /// Time-window buckets of this thread (empty for other rules).
     pub(crate) buckets: Box<[Bucket]>,
+    /// The index in `buckets` this thread counted in last (a hint, checked before use).
+    pub(crate) last_bucket: AtomicU64,
     /// Count-window slots this thread has claimed: `[claim_next, claim_end)` of closed
     /// period `claim_generation`, claimed `claim_batch` at a time (see `window.rs`).
     pub(crate) claim_next: AtomicU64,
