@@ -16,6 +16,12 @@
 //! - `breakwater_call`: the consecutive rule again, without tower: [`CircuitBreaker::call`]
 //!   around the inner service's future, the way failsafe and recloser are driven. Its gap to
 //!   `breakwater_consecutive` is what the tower layer itself costs.
+//! - `floor`: not a breaker, a yardstick: the least a tower breaker can do, hard-wired to one
+//!   breaker ([`Floor`]): one load of a shared state word in `poll_ready`, a thread-local
+//!   counter bumped per finished call (no lookup of which breaker), a shared write only on a
+//!   failure. What a real breaker costs above it pays for finding its own per-thread
+//!   counters among many breakers, permits that survive cancellation, generations, and
+//!   classification.
 //! - `tower_resilience`: tower-resilience 0.13's `CircuitBreakerLayer` with
 //!   `consecutive_failures(5)` and a 1 h `wait_duration_in_open`.
 //! - `failsafe`: failsafe 1.3's futures API (`failsafe::futures::CircuitBreaker::call`), with
@@ -65,8 +71,10 @@
 //! rejected; open case: everything rejected), so a misconfigured peer fails loudly instead
 //! of measuring the wrong path.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -125,6 +133,93 @@ enum Outcome {
     Ok(u64),
     Failed,
     Rejected,
+}
+
+/// The `floor` yardstick's shared state (one hard-wired breaker): 0 closed, 1 open.
+static FLOOR_STATE: AtomicU64 = AtomicU64::new(0);
+/// Its current run of failures (written on failures only).
+static FLOOR_RUN: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Its per-thread call counter.
+    static FLOOR_CALLS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The `floor` yardstick (see the module docs): a minimal consecutive-failures breaker.
+#[derive(Clone, Copy)]
+struct Floor<S> {
+    inner: S,
+    open: bool,
+}
+
+impl<S> Floor<S> {
+    fn new(inner: S) -> Self {
+        FLOOR_STATE.store(0, Relaxed);
+        FLOOR_RUN.store(0, Relaxed);
+        Floor { inner, open: false }
+    }
+}
+
+/// The `floor` yardstick's error.
+#[derive(Debug)]
+enum FloorError {
+    Inner(Boom),
+    Rejected,
+}
+
+impl<S: Service<u64, Response = u64, Error = Boom>> Service<u64> for Floor<S> {
+    type Response = u64;
+    type Error = FloorError;
+    type Future = FloorFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), FloorError>> {
+        self.open = FLOOR_STATE.load(Relaxed) != 0;
+        if self.open {
+            return Poll::Ready(Ok(()));
+        }
+        self.inner.poll_ready(cx).map_err(FloorError::Inner)
+    }
+
+    fn call(&mut self, x: u64) -> Self::Future {
+        FloorFuture {
+            inner: (!self.open).then(|| self.inner.call(x)),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The `floor` yardstick's response future.
+    struct FloorFuture<F> {
+        #[pin]
+        inner: Option<F>,
+    }
+}
+
+impl<F: Future<Output = Result<u64, Boom>>> Future for FloorFuture<F> {
+    type Output = Result<u64, FloorError>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(inner) = self.project().inner.as_pin_mut() else {
+            return Poll::Ready(Err(FloorError::Rejected));
+        };
+        let result = std::task::ready!(inner.poll(cx));
+        FLOOR_CALLS.with(|calls| calls.set(calls.get() + 1));
+        if result.is_err() && FLOOR_RUN.fetch_add(1, Relaxed) + 1 >= 5 {
+            FLOOR_STATE.store(1, Relaxed);
+        } else if result.is_ok() && FLOOR_RUN.load(Relaxed) != 0 {
+            FLOOR_RUN.store(0, Relaxed);
+        }
+        Poll::Ready(result.map_err(FloorError::Inner))
+    }
+}
+
+impl Verdict for FloorError {
+    fn verdict(self) -> Outcome {
+        match self {
+            FloorError::Inner(_) => Outcome::Failed,
+            FloorError::Rejected => Outcome::Rejected,
+        }
+    }
 }
 
 /// Maps each contender's error type to an [`Outcome`].
@@ -471,6 +566,7 @@ fn contenders<const FAIL_EVERY: u64>(
         let svc = Tower(breaker.layer().layer(inner));
         bench(group, "breakwater_forced_open", run, svc, expect);
     }
+    bench(group, "floor", run, Tower(Floor::new(inner)), expect);
     let svc = Tower(tower_resilience_layer().layer(inner));
     bench(group, "tower_resilience", run, svc, expect);
     let breaker = failsafe_breaker();

@@ -39,6 +39,7 @@ CONTENDERS = [
     "breakwater_time_window",
     "breakwater_call",
     "breakwater_forced_open",
+    "floor",
     "tower_resilience",
     "failsafe",
     "recloser",
