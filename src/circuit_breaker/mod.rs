@@ -71,6 +71,7 @@ mod bucket_clock;
 mod call;
 mod config;
 mod core;
+mod counted_bits;
 mod error;
 mod events;
 mod future;
@@ -88,6 +89,8 @@ use std::sync::Arc;
 #[doc(hidden)]
 pub use self::bucket_clock::BucketClock;
 pub use self::config::Builder;
+#[doc(hidden)]
+pub use self::counted_bits::CountedBits;
 pub use self::error::{Error, Rejected};
 pub use self::events::Transition;
 pub use self::future::ResponseFuture;

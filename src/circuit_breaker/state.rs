@@ -184,10 +184,46 @@ pub trait AtomicWord: Send + Sync {
         success: Ordering,
         failure: Ordering,
     ) -> Result<u64, u64>;
+    /// `AtomicU64::fetch_add` (wrapping).
+    fn fetch_add(&self, value: u64, order: Ordering) -> u64;
+    /// `AtomicU64::fetch_sub` (wrapping).
+    fn fetch_sub(&self, value: u64, order: Ordering) -> u64;
+    /// `AtomicU64::fetch_or`.
+    fn fetch_or(&self, value: u64, order: Ordering) -> u64;
+    /// `AtomicU64::fetch_and`.
+    fn fetch_and(&self, value: u64, order: Ordering) -> u64;
+    /// `AtomicU64::swap`.
+    fn swap(&self, value: u64, order: Ordering) -> u64;
     /// Let another thread run while waiting for it (`std::thread::yield_now`).
     fn yield_now() {
         std::thread::yield_now()
     }
+}
+
+/// The read-modify-writes of [`AtomicWord`], forwarded to the type's own methods.
+macro_rules! forward_rmw {
+    ($atomic:ty) => {
+        #[inline]
+        fn fetch_add(&self, value: u64, order: Ordering) -> u64 {
+            <$atomic>::fetch_add(self, value, order)
+        }
+        #[inline]
+        fn fetch_sub(&self, value: u64, order: Ordering) -> u64 {
+            <$atomic>::fetch_sub(self, value, order)
+        }
+        #[inline]
+        fn fetch_or(&self, value: u64, order: Ordering) -> u64 {
+            <$atomic>::fetch_or(self, value, order)
+        }
+        #[inline]
+        fn fetch_and(&self, value: u64, order: Ordering) -> u64 {
+            <$atomic>::fetch_and(self, value, order)
+        }
+        #[inline]
+        fn swap(&self, value: u64, order: Ordering) -> u64 {
+            <$atomic>::swap(self, value, order)
+        }
+    };
 }
 
 impl AtomicWord for AtomicU64 {
@@ -204,6 +240,7 @@ impl AtomicWord for AtomicU64 {
     fn compare_exchange(&self, c: u64, n: u64, s: Ordering, f: Ordering) -> Result<u64, u64> {
         AtomicU64::compare_exchange(self, c, n, s, f)
     }
+    forward_rmw!(AtomicU64);
 }
 
 #[cfg(feature = "loom")]
@@ -220,6 +257,7 @@ impl AtomicWord for loom::sync::atomic::AtomicU64 {
     fn compare_exchange(&self, c: u64, n: u64, s: Ordering, f: Ordering) -> Result<u64, u64> {
         loom::sync::atomic::AtomicU64::compare_exchange(self, c, n, s, f)
     }
+    forward_rmw!(loom::sync::atomic::AtomicU64);
     fn yield_now() {
         loom::thread::yield_now()
     }

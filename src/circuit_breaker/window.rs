@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use super::bucket_clock::BucketClock;
 use super::config::{RateRule, Rule, WindowSpec};
+use super::counted_bits::CountedBits;
 use super::local::{bump, Bucket, ThreadBlock};
 
 /// What a window holds right now.
@@ -116,13 +117,10 @@ pub(crate) struct CountWindow {
     max_batch: u64,
     /// Calls recorded since the last clear; the slot of a call is `cursor % size`.
     cursor: CachePadded,
-    failed: Box<[AtomicU64]>,
-    slow: Box<[AtomicU64]>,
-    /// How many bits of both rings are set. Every change of a bit is made by a
-    /// read-modify-write whose previous value says whether this thread changed it, and
-    /// only that thread adds or takes one, so once writers are done this is exact (it
-    /// may pass through a wrong value for a moment, see `settled`).
-    set_bits: CachePadded,
+    /// The failed ring (words `0..words`) then the slow ring (`words..2 * words`), with
+    /// the number of bits set in both.
+    bits: CountedBits,
+    words: usize,
     /// Bumped by every `clear` and part of every claim's tag, so slots claimed before a clear
     /// are void even when the generation stays (a reset of a closed breaker).
     clears: AtomicU64,
@@ -139,9 +137,8 @@ impl CountWindow {
             size: u64::from(size),
             max_batch: u64::from(size / 16).max(1),
             cursor: CachePadded::default(),
-            set_bits: CachePadded::default(),
-            failed: (0..words).map(|_| AtomicU64::new(0)).collect(),
-            slow: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            bits: CountedBits::new(2 * words),
+            words,
             clears: AtomicU64::new(0),
         }
     }
@@ -159,12 +156,12 @@ impl CountWindow {
     /// contended write of this window). Two loads of lines that only change when a failure
     /// or slow call comes or ages out.
     ///
-    /// Races: `set_bits` may read 0 while another thread has just set its bit but not yet
+    /// Races: the count of set bits may read 0 while another thread has just set its bit but not yet
     /// counted it; the skipped success then acts as if it came just before that failure.
     /// A moment's non-zero reading only means the success takes a slot as before.
     #[inline]
     pub(crate) fn settled(&self) -> bool {
-        self.set_bits.0.load(Relaxed) == 0 && self.cursor.0.load(Relaxed) >= self.size
+        self.bits.count() == 0 && self.cursor.0.load(Relaxed) >= self.size
     }
 
     /// Put one outcome of closed period `generation` in the ring, over the oldest, in a slot
@@ -183,12 +180,8 @@ impl CountWindow {
         block.claim_next.store(slot + 1, Relaxed);
         let slot = slot % self.size;
         let (word, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
-        let changed =
-            set_bit(&self.failed[word], bit, failed) + set_bit(&self.slow[word], bit, slow);
-        if changed != 0 {
-            // Two's complement: adding -1 as u64 takes one off (the add wraps).
-            self.set_bits.0.fetch_add(changed as u64, Relaxed);
-        }
+        self.bits.set(word, bit, failed);
+        self.bits.set(self.words + word, bit, slow);
     }
 
     /// Claim the next slots for this thread; returns the first. Only `block`'s own thread
@@ -209,47 +202,17 @@ impl CountWindow {
     }
 
     pub(crate) fn counts(&self) -> Counts {
-        let ones = |bits: &[AtomicU64]| -> u64 {
-            bits.iter()
-                .map(|w| u64::from(w.load(Relaxed).count_ones()))
-                .sum()
-        };
         Counts {
             calls: self.cursor.0.load(Relaxed).min(self.size),
-            failures: ones(&self.failed),
-            slow: ones(&self.slow),
+            failures: self.bits.ones_in(0..self.words),
+            slow: self.bits.ones_in(self.words..2 * self.words),
         }
     }
 
     fn clear(&self) {
-        // Swapped, not stored: the bits a racing writer set count in `set_bits`, and are
-        // taken off again here exactly as many times as they are found set.
-        let mut cleared = 0;
-        for w in self.failed.iter().chain(self.slow.iter()) {
-            cleared += u64::from(w.swap(0, Relaxed).count_ones());
-        }
-        if cleared != 0 {
-            self.set_bits.0.fetch_sub(cleared, Relaxed);
-        }
+        self.bits.clear();
         self.cursor.0.store(0, Relaxed);
         self.clears.fetch_add(1, Relaxed);
-    }
-}
-
-/// Set or clear `bit`, writing only if it changes (the common success-over-success case
-/// writes nothing). Returns +1 if this call set it, -1 if it cleared it, else 0 (another
-/// thread may change the same bit at once, when claims of two laps meet: the returned
-/// previous value says who did).
-#[inline]
-fn set_bit(word: &AtomicU64, bit: u64, on: bool) -> i64 {
-    let current = word.load(Relaxed) & bit != 0;
-    if current == on {
-        return 0;
-    }
-    if on {
-        i64::from(word.fetch_or(bit, Relaxed) & bit == 0)
-    } else {
-        -i64::from(word.fetch_and(!bit, Relaxed) & bit != 0)
     }
 }
 
@@ -408,14 +371,6 @@ mod tests {
         assert_eq!(w.counts(), Counts::default());
     }
 
-    fn ring_bits(w: &CountWindow) -> u64 {
-        w.failed
-            .iter()
-            .chain(w.slow.iter())
-            .map(|b| u64::from(b.load(Relaxed).count_ones()))
-            .sum()
-    }
-
     #[test]
     fn a_full_clean_window_is_settled_until_a_failure_ages_out() {
         let w = CountWindow::new(10);
@@ -429,25 +384,25 @@ mod tests {
         // A failure unsettles it; the nine successes after it keep it in the window and
         // the tenth pushes it out.
         w.record(&b, 0, true, false);
-        assert_eq!(w.set_bits.0.load(Relaxed), 1);
+        assert_eq!(w.bits.count(), 1);
         for _ in 0..9 {
             assert!(!w.settled());
             w.record(&b, 0, false, false);
         }
         assert_eq!(w.counts().failures, 1);
         w.record(&b, 0, false, false);
-        assert_eq!((w.counts().failures, w.set_bits.0.load(Relaxed)), (0, 0));
+        assert_eq!((w.counts().failures, w.bits.count()), (0, 0));
         assert!(w.settled());
         // A slow success unsettles it too; a clear empties it (and it is no longer full).
         w.record(&b, 0, false, true);
         assert!(!w.settled());
         w.clear();
-        assert_eq!(w.set_bits.0.load(Relaxed), 0);
+        assert_eq!(w.bits.count(), 0);
         assert!(!w.settled());
     }
 
     #[test]
-    fn set_bits_counts_the_set_bits_exactly_under_racing_writers_and_clears() {
+    fn the_set_bit_count_is_exact_under_racing_writers_and_clears() {
         let w = Arc::new(CountWindow::new(96));
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..4u64)
@@ -480,7 +435,7 @@ mod tests {
         }
         stop.store(true, Relaxed);
         clearer.join().unwrap();
-        assert_eq!(w.set_bits.0.load(Relaxed), ring_bits(&w));
+        assert_eq!(w.bits.count(), w.bits.ones());
     }
 
     #[test]
