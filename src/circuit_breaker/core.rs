@@ -274,7 +274,7 @@ impl Core {
             (Window::Time(window), Rule::Rate(rule)) => {
                 // A success of a busy breaker, inline: its bucket from the bucket clock.
                 if let (false, false, Some(epoch)) = (failed, slow, window.clock.epoch()) {
-                    if self.state.state() == (State::Closed, generation) {
+                    if self.still_closed(generation) {
                         window.record_in(block, generation, epoch, false, false);
                     }
                     return;
@@ -283,6 +283,13 @@ impl Core {
             }
             _ => unreachable!("the window is built from the rule"),
         }
+    }
+
+    /// Whether the closed period `generation` is still on: an outcome of an earlier one
+    /// counts nowhere.
+    #[inline]
+    fn still_closed(&self, generation: u32) -> bool {
+        self.state.state() == (State::Closed, generation)
     }
 
     /// A failure, or the success that ends a run of failures, under the consecutive rule.
@@ -295,7 +302,7 @@ impl Core {
         generation: u32,
         failed: bool,
     ) {
-        if self.state.state() != (State::Closed, generation) {
+        if !self.still_closed(generation) {
             return;
         }
         if !failed {
@@ -318,7 +325,7 @@ impl Core {
         failed: bool,
         slow: bool,
     ) {
-        if self.state.state() != (State::Closed, generation) {
+        if !self.still_closed(generation) {
             return;
         }
         window.record(block, generation, failed, slow);
@@ -340,7 +347,7 @@ impl Core {
         failed: bool,
         slow: bool,
     ) {
-        if self.state.state() != (State::Closed, generation) {
+        if !self.still_closed(generation) {
             return;
         }
         if failed || slow {
