@@ -14,7 +14,7 @@ use super::error::Deadline;
 use super::events::Transition;
 use super::local::{bump, ThreadBlock};
 use super::snapshot::{Snapshot, Totals, WindowCounts};
-use super::state::{Admission, Refusal, State, StateWord, Ticket, TrialResult};
+use super::state::{Admission, BusyPath, Refusal, State, StateWord, Ticket, TrialResult};
 use super::window::{Consecutive, CountWindow, Counts, TimeWindow, Window};
 use crate::classify::Outcome;
 
@@ -158,9 +158,10 @@ impl Core {
     #[inline]
     pub(crate) fn acquire(&self) -> Result<Ticket, Refusal> {
         // Closed, or open with a timer to end it: one load, a few bit operations.
-        match self.state.admit_fast(self.id) {
-            Some(answer) => answer,
-            None => self.acquire_slow(),
+        match self.state.busy_path() {
+            BusyPath::Closed(generation) => Ok(Ticket::closed(generation).with_breaker(self.id)),
+            BusyPath::Refused(refusal) => Err(refusal),
+            BusyPath::Neither => self.acquire_slow(),
         }
     }
 

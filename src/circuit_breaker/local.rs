@@ -87,9 +87,6 @@ impl ThreadBlock {
 }
 
 struct Entry {
-    /// `core.id`, kept here so the lookup compares without following the `Arc` (that
-    /// dependent load was a quarter of a closed-path call, perf says).
-    id: u32,
     core: Arc<Core>,
     block: Arc<ThreadBlock>,
 }
@@ -150,14 +147,13 @@ pub(crate) fn with_block<R>(core: &Arc<Core>, f: impl FnOnce(&ThreadBlock) -> R)
 }
 
 /// Run `f` with the breaker `id` and this thread's block for it; `None` if that breaker no
-/// longer exists (then there is nobody left to tell). Always inlined: it is every
-/// completed call's path, and out of line its closure's captures went through memory.
-#[inline(always)]
+/// longer exists (then there is nobody left to tell).
+#[inline]
 pub(crate) fn with_core<R>(id: u32, f: impl FnOnce(&Arc<Core>, &ThreadBlock) -> R) -> Option<R> {
     let mut f = Some(f);
     let hit = LOCAL.try_with(|cell| {
         let entries = cell.try_borrow().ok()?;
-        let entry = entries.iter().find(|e| e.id == id)?;
+        let entry = entries.iter().find(|e| e.core.id == id)?;
         Some((f.take().expect("called once"))(&entry.core, &entry.block))
     });
     match hit {
@@ -183,7 +179,6 @@ fn miss<R>(core: Arc<Core>, f: impl FnOnce(&Arc<Core>, &ThreadBlock) -> R) -> R 
         if let Ok(mut entries) = cell.try_borrow_mut() {
             entries.retain(|e| e.core.is_alive());
             entries.push(Entry {
-                id: core.id,
                 core: core.clone(),
                 block: block.clone(),
             });

@@ -58,9 +58,10 @@
 //!
 //! # Cost
 //! The closed-path call only loads the shared state word (never writes it), takes no lock,
-//! allocates nothing and writes
-//! counters private to its thread; a success under the consecutive rule writes nothing
-//! shared, and the count window one shared cursor. The clock is read on transitions, by
+//! allocates nothing and writes counters private to its thread. A success writes nothing
+//! shared under the consecutive rule, nor under the count window while the window is full
+//! and clean (otherwise one shared cursor, claimed in batches when threads interleave). The
+//! clock is read on transitions, by
 //! slow-call rules, by time windows on failures (and on successes until a timer keeps their
 //! bucket, see [`Builder::time_window`]), and while open to see whether the open period is
 //! over; once a thread has been rejected 64 times in one open period, a tokio timer (when a
@@ -128,11 +129,7 @@ use crate::Name;
 /// ```
 #[derive(Clone)]
 pub struct CircuitBreaker {
-    /// The shared state, one load away: every call reads the state word through this, and a
-    /// second pointer hop (through `handle`) cost ~2 ns per call in load latency (perf).
-    core: Arc<Core>,
-    /// Counts the user's handles (see `Handle`); never read on the call path.
-    _handle: Arc<Handle>,
+    handle: Arc<Handle>,
 }
 
 /// The user-facing owner of a breaker: when the last one goes, thread caches may let go of
@@ -162,14 +159,13 @@ impl CircuitBreaker {
     fn from_config(config: Config) -> Self {
         let core = local::register(|id| Core::new(config, id));
         CircuitBreaker {
-            _handle: Arc::new(Handle { core: core.clone() }),
-            core,
+            handle: Arc::new(Handle { core }),
         }
     }
 
     #[inline]
     pub(crate) fn core(&self) -> &Arc<Core> {
-        &self.core
+        &self.handle.core
     }
 
     /// The breaker's name.

@@ -142,9 +142,7 @@ impl Permit {
 
     /// Record `outcome`; `timed_out` (a timeout below the breaker gave up on the call) makes
     /// it a slow call whatever the slow-call threshold, without reading the clock.
-    // Always inlined: its fast path is small, and out of line (LLVM's choice once the
-    // callers grew) it cost ~70 instructions of argument shuffling and spills per call.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn record_as(mut self, outcome: Outcome, timed_out: bool) {
         let Some(ticket) = self.ticket.take() else {
             return;

@@ -312,7 +312,7 @@ impl Ticket {
     }
 
     #[inline]
-    fn closed(generation: u32) -> Ticket {
+    pub(crate) fn closed(generation: u32) -> Ticket {
         Ticket::pack(KIND_CLOSED, generation)
     }
 
@@ -371,8 +371,8 @@ pub enum Refusal {
 /// The answer of [`StateWord::busy_path`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BusyPath {
-    /// Closed: admit.
-    Closed,
+    /// Closed, in this generation: admit.
+    Closed(u32),
     /// Open, and a timer ends the period: refuse without reading the clock.
     Refused(Refusal),
     /// Anything else: ask [`StateWord::admit`].
@@ -460,33 +460,12 @@ impl<A: AtomicWord> StateWord<A> {
     pub(crate) fn busy_path(&self) -> BusyPath {
         let bits = self.word.load(Ordering::Acquire);
         if bits & STATE_MASK == 0 {
-            BusyPath::Closed
+            BusyPath::Closed((bits >> GEN_SHIFT) as u32)
         } else if bits & (STATE_MASK | ARMED) == State::Open as u64 | ARMED {
             BusyPath::Refused(Refusal::Open(Some(self.open_until.load(Ordering::Acquire))))
         } else {
             BusyPath::Neither
         }
-    }
-
-    /// The two busy paths of [`admit`](Self::admit), from one load: the ticket of breaker
-    /// `id` if the breaker is closed, a refusal if it is open and a timer ends the period
-    /// (no clock to read), else `None` (see `admit`).
-    #[inline]
-    pub(crate) fn admit_fast(&self, id: u32) -> Option<Result<Ticket, Refusal>> {
-        let bits = self.word.load(Ordering::Acquire);
-        if bits & STATE_MASK == 0 {
-            // The generation stays where the word keeps it; the kind and id fill the low bits.
-            let low = KIND_CLOSED | u64::from(id) << 3 & BREAKER_MASK;
-            return Some(Ok(Ticket(
-                NonZeroU64::MIN | (bits & u64::MAX << GEN_SHIFT | low),
-            )));
-        }
-        if bits & (STATE_MASK | ARMED) == State::Open as u64 | ARMED {
-            return Some(Err(Refusal::Open(Some(
-                self.open_until.load(Ordering::Acquire),
-            ))));
-        }
-        None
     }
 
     /// [`acquire`](Self::acquire), answering with a packed [`Ticket`].
@@ -730,42 +709,23 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_paths_answer_as_the_general_one() {
+    fn the_busy_path_sees_the_closed_generation_admit_would_use() {
         let w = word();
-        let id = MAX_BREAKER_ID;
-        let general = |w: &StateWord| {
-            w.admit(2, || 0)
-                .ok()
-                .map(|t| t.with_breaker(id))
-                .filter(|t| {
-                    t.admission()
-                        == Admission::Closed {
-                            generation: t.generation(),
-                        }
-                })
-        };
-        assert_eq!(w.admit_fast(id).and_then(Result::ok), general(&w));
-        assert_eq!(
-            w.admit_fast(id).and_then(Result::ok).map(Ticket::breaker),
-            Some(id)
-        );
-        // Through a trip and a close, to a later generation; none while not closed.
+        assert_eq!(w.busy_path(), BusyPath::Closed(0));
+        assert_eq!(w.admit(2, || 0), Ok(Ticket::closed(0)));
         w.trip(0, 0);
-        assert_eq!(w.admit_fast(id).and_then(Result::ok), None);
+        assert_eq!(
+            w.busy_path(),
+            BusyPath::Neither,
+            "open, no timer: ask admit"
+        );
         let Ok(Admission::Trial { generation, .. }) = w.acquire(2, || 0) else {
             panic!("half-open")
         };
-        assert_eq!(w.admit_fast(id).and_then(Result::ok), None);
+        assert_eq!(w.busy_path(), BusyPath::Neither);
         assert!(w.close_from_half_open(generation));
-        let ticket = w.admit_fast(7).and_then(Result::ok).expect("closed again");
-        assert_eq!(
-            ticket.admission(),
-            Admission::Closed {
-                generation: generation + 1
-            }
-        );
-        assert_eq!(ticket.breaker(), 7);
-        assert_eq!(Some(ticket), general(&w).map(|t| t.with_breaker(7)));
+        assert_eq!(w.busy_path(), BusyPath::Closed(generation + 1));
+        assert_eq!(w.admit(2, || 0), Ok(Ticket::closed(generation + 1)));
     }
 
     #[test]
@@ -839,16 +799,10 @@ mod tests {
             Err(Refusal::Open(Some(100)))
         );
         assert!(w.is_armed());
-        assert_eq!(w.admit_fast(9), Some(Err(Refusal::Open(Some(100)))));
         assert_eq!(w.busy_path(), BusyPath::Refused(Refusal::Open(Some(100))));
         w.disarm(1);
         assert_eq!(w.busy_path(), BusyPath::Neither);
         assert!(!w.is_armed());
-        assert_eq!(
-            w.admit_fast(9),
-            None,
-            "unarmed: the clock decides, in admit"
-        );
         assert!(matches!(w.acquire(1, || 100), Ok(Admission::Trial { .. })));
         assert!(
             !w.arm(1),
