@@ -28,8 +28,10 @@ use crate::{ConfigError, Name};
 /// Why this order: the timeout sits *below* the breaker so that a hanging dependency trips
 /// it; the retry sits *above* the breaker so that each retry asks the breaker again (and stops
 /// at once when it opens, instead of hammering a sick service); the bulkhead sits at the
-/// bottom so that only calls really sent hold a slot (refused calls never take one); the
-/// fallback sits on top so that it sees the final outcome, after retries.
+/// bottom so that only calls really sent hold a slot (with one exception: a service clone
+/// that reserved a slot in `poll_ready` and whose call the breaker then refused keeps it
+/// until its next admitted call or until it is dropped; see RELIABILITY.md); the fallback
+/// sits on top so that it sees the final outcome, after retries.
 ///
 /// Every part is optional; a part left out costs nothing (it is `tower::layer::util::Identity`
 /// in the type). The stack's error is [`breakwater::Error<E, Req>`](crate::Error).
@@ -227,8 +229,37 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
         }
     }
 
+    /// Limit each attempt with `timeout`, a layer built elsewhere (e.g. by
+    /// [`StackConfig`](crate::config::StackConfig)): its clones share its count of
+    /// timeouts, so a metrics registration of the layer you keep sees this stack's.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use breakwater::Resilience;
+    /// use breakwater::timeout::TimeoutLayer;
+    ///
+    /// let timeout = TimeoutLayer::new("db", Duration::from_secs(2)).unwrap();
+    /// let stack = Resilience::builder("db").timeout_layer(&timeout).build().unwrap();
+    /// assert_eq!(stack.timeout_layer().limit(), Duration::from_secs(2));
+    /// ```
+    pub fn timeout_layer(
+        self,
+        timeout: &TimeoutLayer,
+    ) -> ResilienceBuilder<Fb, Rt, Cb, TimeoutLayer, Bh> {
+        ResilienceBuilder {
+            name: self.name,
+            fallback: self.fallback,
+            retry: self.retry,
+            breaker: self.breaker,
+            timeout: timeout.clone(),
+            bulkhead: self.bulkhead,
+            error: self.error,
+        }
+    }
+
     /// Cap the calls in flight with `bulkhead` (shared: the handle you keep sees the same
-    /// slots). It sits at the bottom, so only calls really sent hold a slot.
+    /// slots). It sits at the bottom, so only calls really sent hold a slot (but see the
+    /// exception in [`Resilience`]'s docs).
     ///
     /// ```
     /// # use breakwater::Resilience;

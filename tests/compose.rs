@@ -197,3 +197,24 @@ async fn a_timeout_from_below_counts_as_slow_whatever_the_threshold() {
         "a fast inner error is not slow"
     );
 }
+
+/// A timeout layer built elsewhere (as `StackConfig` builds one) and handed to the composer
+/// is the one the stack uses: the handle kept outside counts the stack's timeouts.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_layer_handed_in_counts_the_stacks_timeouts() {
+    use breakwater::timeout::TimeoutLayer;
+    use std::time::Duration;
+
+    let timeout = TimeoutLayer::new("db", Duration::from_millis(100)).unwrap();
+    let stack = Resilience::builder("db")
+        .timeout_layer(&timeout)
+        .build()
+        .unwrap();
+    let hangs = stack.layer(service_fn(|()| async {
+        std::future::pending::<Result<(), std::io::Error>>().await
+    }));
+    let err: Error<std::io::Error, ()> = hangs.clone().oneshot(()).await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(timeout.timeouts(), 1);
+    assert_eq!(stack.timeout_layer().timeouts(), 1);
+}

@@ -36,7 +36,7 @@ use crate::{ConfigError, Name};
 /// let breaker = parts.circuit_breaker.expect("configured");
 /// let layer = Resilience::builder(parts.name.clone())
 ///     .circuit_breaker(&breaker)
-///     .timeout(parts.timeout.expect("configured").limit())
+///     .timeout_layer(&parts.timeout.expect("configured"))
 ///     .bulkhead(&parts.bulkhead.expect("configured"))
 ///     .build()
 ///     .unwrap();
