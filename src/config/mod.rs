@@ -44,5 +44,5 @@ pub use self::breaker::{BreakerConfig, OpenForGrowth, SlowCalls, TimeWindow};
 pub use self::bulkhead::{BulkheadConfig, TimeoutConfig};
 #[cfg(feature = "chaos")]
 pub use self::chaos::{ChaosConfig, LatencyConfig};
-pub use self::retry::{BackoffConfig, BudgetConfig, JitterConfig, RetryConfig};
+pub use self::retry::{BackoffConfig, BudgetConfig, RetryConfig};
 pub use self::stack::{Stack, StackConfig};

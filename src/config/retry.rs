@@ -21,6 +21,7 @@ use crate::{ConfigError, Name};
 ///     jitter = "equal"
 ///     budget = { ratio = 0.1, min_per_second = 5, window = "10s" }
 /// "#).unwrap();
+/// assert_eq!(config.jitter, Some(breakwater::retry::Jitter::Equal));
 /// let layer = config.build("payments").unwrap();
 /// assert_eq!(layer.max_attempts(), 4);
 /// ```
@@ -33,7 +34,7 @@ pub struct RetryConfig {
     /// [`Builder::backoff`].
     pub backoff: Option<BackoffConfig>,
     /// [`Builder::jitter`].
-    pub jitter: Option<JitterConfig>,
+    pub jitter: Option<Jitter>,
     /// [`Builder::budget`].
     pub budget: Option<BudgetConfig>,
     /// [`Builder::max_retry_after`], e.g. `"60s"`.
@@ -76,25 +77,6 @@ pub enum BackoffConfig {
         #[serde(deserialize_with = "duration::required")]
         cap: Duration,
     },
-}
-
-/// A [`Jitter`]: `"none"`, `"full"` or `"equal"`.
-///
-/// ```
-/// use breakwater::config::{JitterConfig, RetryConfig};
-/// let config: RetryConfig = toml::from_str(r#"jitter = "none""#).unwrap();
-/// assert_eq!(config.jitter, Some(JitterConfig::None));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum JitterConfig {
-    /// [`Jitter::None`].
-    None,
-    /// [`Jitter::Full`].
-    Full,
-    /// [`Jitter::Equal`].
-    Equal,
 }
 
 /// A retry [`Budget`]: `{ ratio = 0.2, min_per_second = 10, window = "10s" }`, each
@@ -172,11 +154,7 @@ impl RetryConfig {
             });
         }
         if let Some(jitter) = self.jitter {
-            b = b.jitter(match jitter {
-                JitterConfig::None => Jitter::None,
-                JitterConfig::Full => Jitter::Full,
-                JitterConfig::Equal => Jitter::Equal,
-            });
+            b = b.jitter(jitter);
         }
         if let Some(budget) = self.budget {
             b = b.budget(budget.build()?);

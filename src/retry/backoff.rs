@@ -49,6 +49,11 @@ pub(crate) enum Curve {
 /// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum Jitter {
     /// Wait exactly the backoff's delay `d`.
     None,
