@@ -21,7 +21,8 @@ use crate::Name;
 pub enum Fault {
     /// The call failed at once; the inner service was never called.
     Error,
-    /// The call reached the inner service late, after the configured delay.
+    /// The answer came late: the inner service was called at once, and its response is
+    /// held back for the configured delay.
     Latency,
     /// The call never ends; the inner service was never called.
     Hang,

@@ -48,7 +48,8 @@ impl BreakerSource {
         for (from, to) in AUTOMATIC {
             transitions.with_label_values(&[from.as_str(), to.as_str()]);
         }
-        // A breaker has one histogram: a second registration shows the first one's.
+        // A breaker has one histogram: a second registration shows the first one's (its
+        // namespace and buckets; see `Metrics::call_durations`).
         let durations = match (durations, breaker.core().durations.get()) {
             (None, _) => None,
             (Some(_), Some(existing)) => Some(existing.clone()),

@@ -148,7 +148,10 @@ impl Metrics {
     /// ([`register`](Metrics::register) says so otherwise).
     ///
     /// A breaker has one histogram: registered again (in another registry), it shows the
-    /// same one.
+    /// first registration's, with that registration's namespace and buckets (the ones given
+    /// here are then not used). Two registrations of one breaker that ask for durations at
+    /// the same moment from two threads may leave one registry's histogram unfed: register
+    /// a breaker's durations from one place.
     ///
     /// ```
     /// # use breakwater::circuit_breaker::CircuitBreaker;

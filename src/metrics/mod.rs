@@ -44,16 +44,20 @@
 //! | `bulkhead_max_concurrent` | gauge | | the limit |
 //! | `bulkhead_rejected_total` | counter | | calls refused because it was full |
 //! | `retry_attempts_total` | counter | | retries sent (attempts after the first) |
-//! | `retry_calls_total` | counter | `outcome`: `recovered`, `failed`, `exhausted`, `budget_exhausted` | calls that wanted a retry, by how they ended: an accepted `Ok` after retries, an error not retried after retries, no attempt left, or the budget refused |
+//! | `retry_calls_total` | counter | `outcome`: `recovered`, `failed`, `exhausted`, `budget_exhausted` | calls that wanted a retry, by how they ended: an accepted `Ok` after retries, an error not retried after retries, no attempt left, or the budget refused (a retried call that is dropped, or whose service fails `poll_ready` before a retry, is not counted) |
 //! | `retry_budget_available` | gauge | | retries the budget could pay for now (layers with a budget) |
 //! | `timeout_timeouts_total` | counter | | calls abandoned at their limit |
 //! | `timeout_limit_seconds` | gauge | | the limit |
 //!
 //! # Cost
-//! None on the call path. Every value is a counter the layers keep anyway (the breaker's
-//! per-thread counters and transition counts, the bulkhead's semaphore and refusals, the
-//! fallback's count), or one added where only a rare event pays for it (a timeout that
-//! fires, a retry, the end of a retried call). A scrape reads them: for a breaker, one
+//! No shared write per call. Most values are counters the layers keep anyway (the
+//! breaker's per-thread counters and transition counts, the bulkhead's semaphore and
+//! refusals, the fallback's count); the retry and timeout counts are added where only a
+//! rare event pays for them (a timeout that fires, a retry, the end of a retried call),
+//! and are kept whether or not the `metrics` feature is on. Two small costs remain on the
+//! call path: a timeout's response future carries its counter's id, and while a retry
+//! budget is empty each call takes a reference count of the retry layer (to count a
+//! refusal). A scrape reads them: for a breaker, one
 //! [`snapshot`](crate::circuit_breaker::CircuitBreaker::snapshot), which sums its
 //! per-thread counters under a short lock. See `benches/metrics.rs`.
 //!
