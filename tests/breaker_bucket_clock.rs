@@ -140,8 +140,21 @@ async fn an_idle_ticker_stops_and_traffic_starts_a_new_one() {
     succeed(&breaker, 1); // read from the clock: bucket 1
     succeed(&breaker, START_TICKER - 1);
     assert_eq!(tasks(), 1, "busy again");
-    pass(Duration::from_secs(10)).await;
-    assert_eq!(calls(&breaker), 0, "everything from 0 s and 1 s slid out");
+    succeed(&breaker, 1); // bucket 1, by the new ticker (and keeps it busy past 2 s)
+    pass(Duration::from_secs(1)).await; // 2 s: the new ticker moves to bucket 2
+    assert_eq!(tasks(), 1, "the new ticker, still busy");
+    succeed(&breaker, 1); // by the new ticker: [2 s, 3 s)
+    assert_eq!(
+        calls(&breaker),
+        2 * START_TICKER as u64 + 2,
+        "buckets 0, 1 and 2"
+    );
+    pass(Duration::from_secs(9)).await; // 11 s: everything from 0 s and 1 s slid out
+    assert_eq!(calls(&breaker), 1, "the success at 2 s, in its own bucket");
+    pass(Duration::from_millis(999)).await;
+    assert_eq!(calls(&breaker), 1);
+    pass(Duration::from_millis(1)).await; // 12 s
+    assert_eq!(calls(&breaker), 0, "[2 s, 3 s) slid out");
 }
 
 #[tokio::test(start_paused = true)]

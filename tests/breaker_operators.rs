@@ -13,13 +13,9 @@ use tokio::time::{advance, sleep, timeout, Instant};
 
 const OPEN_FOR: Duration = Duration::from_secs(10);
 
-fn fail(breaker: &CircuitBreaker) {
-    breaker.try_acquire().expect("admitted").failure();
-}
-
-fn succeed(breaker: &CircuitBreaker) {
-    breaker.try_acquire().expect("admitted").success();
-}
+#[path = "support/breaker.rs"]
+mod breaker_support;
+use breaker_support::{fail, succeed};
 
 fn one_strike() -> CircuitBreaker {
     CircuitBreaker::builder("ops")

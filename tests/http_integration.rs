@@ -8,7 +8,7 @@ mod axum_server;
 
 use std::time::Duration;
 
-use axum_server::{app, get_path, limits, scenario, serve, EXPECTED};
+use axum_server::{app, get_path, limits, scenario, serve, EXPECTED, MAX_IN_FLIGHT};
 use breakwater::circuit_breaker::State;
 
 /// Every test is bounded: a hung socket fails the test instead of the whole run.
@@ -78,24 +78,55 @@ async fn forced_open_is_503_without_retry_after() {
 async fn a_burst_is_served_or_refused_and_never_trips() {
     let (breaker, bulkhead) = limits();
     let addr = serve(0, app(&breaker, &bulkhead)).await.unwrap();
-    let burst: Vec<_> = (0..8)
+    // Two slow calls take both slots (each holds its slot for 250 ms)...
+    let holders: Vec<_> = (0..MAX_IN_FLIGHT)
         .map(|_| tokio::spawn(get_path(addr, "/quote/busy")))
         .collect();
-    let mut statuses = Vec::new();
-    for call in burst {
+    tokio::time::timeout(BOUND, async {
+        while bulkhead.in_flight() < MAX_IN_FLIGHT {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("both slow calls hold their slot within the bound");
+    // ...so the rest of the burst, arriving meanwhile, is refused at once.
+    let rest: Vec<_> = (0..6)
+        .map(|_| tokio::spawn(get_path(addr, "/quote/busy")))
+        .collect();
+    let mut refused = Vec::new();
+    for call in rest {
         let answer = tokio::time::timeout(BOUND, call)
             .await
             .unwrap()
             .unwrap()
             .unwrap();
-        statuses.push(answer.status);
+        refused.push(answer.status);
     }
-    let served = statuses.iter().filter(|s| **s == 200).count();
-    let refused = statuses.iter().filter(|s| **s == 429).count();
-    assert_eq!(served + refused, 8, "{statuses:?}");
-    assert!((1..=8).contains(&served), "{statuses:?}");
-    assert_eq!(refused as u64, bulkhead.rejected());
-    // Refusals by our own bulkhead are not the handler's failures.
+    assert_eq!(refused, [429; 6], "the bulkhead was full");
+    let mut served = Vec::new();
+    for call in holders {
+        let answer = tokio::time::timeout(BOUND, call)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        served.push(answer.status);
+    }
+    assert_eq!(served, [200; MAX_IN_FLIGHT]);
+    assert_eq!(bulkhead.rejected(), 6);
+    // Refusals by our own bulkhead are not the handler's failures: the breaker counted
+    // the two served calls as successes and the six refusals as ignored, no failure.
+    let totals = breaker.snapshot().totals;
+    assert_eq!(
+        (
+            totals.successes,
+            totals.failures,
+            totals.ignored,
+            totals.rejected
+        ),
+        (MAX_IN_FLIGHT as u64, 0, 6, 0),
+        "{totals:?}"
+    );
     assert_eq!(breaker.state(), State::Closed);
     assert_eq!(bulkhead.in_flight(), 0);
 }

@@ -31,31 +31,47 @@ fn one_ticker_wins_a_race_to_start() {
     });
 }
 
-/// A ticker being stopped (its task dropped) while a new one starts and ticks: the old
-/// ticker's stop and its late tick never touch the new ticker's clock.
+/// A ticker that was stopped (its task dropped) but still acts — a late tick to a later
+/// bucket and a second stop — while a new ticker starts and ticks: the stale calls race
+/// the new ticker's start and tick, and never touch the new ticker's clock.
 #[test]
 fn a_stopped_ticker_never_touches_its_successor() {
     model(|| {
         let clock = Arc::new(Clock::new());
         let old = clock.start(1).unwrap();
-        let stopper = {
+        assert!(
+            clock.tick(old, 2),
+            "the old ticker keeps the clock until it stops"
+        );
+        clock.stop(old);
+        assert_eq!(clock.epoch(), None);
+        let stale = {
             let clock = clock.clone();
             thread::spawn(move || {
-                let still_mine = clock.tick(old, 2);
+                let still_mine = clock.tick(old, 9);
                 clock.stop(old);
                 still_mine
             })
         };
-        let new = loop {
-            if let Some(token) = clock.start(3) {
-                break token;
-            }
-            loom::thread::yield_now();
-        };
-        assert!(clock.tick(new, 4));
-        stopper.join().unwrap();
-        assert!(!clock.tick(old, 9), "the old ticker was told to end");
+        let new = clock
+            .start(3)
+            .expect("a stale ticker never keeps the clock");
+        assert_ne!(new, old);
+        assert_eq!(
+            clock.epoch(),
+            Some(3),
+            "the new ticker's clock, as it started"
+        );
+        assert!(clock.tick(new, 4), "the new ticker still keeps the clock");
+        assert_eq!(
+            clock.epoch(),
+            Some(4),
+            "the new ticker's clock, moved by it alone"
+        );
+        assert!(!stale.join().unwrap(), "the stopped ticker was told to end");
         assert_eq!(clock.epoch(), Some(4), "the new ticker's clock, untouched");
+        assert!(clock.tick(new, 5), "the new ticker still keeps the clock");
+        assert_eq!(clock.epoch(), Some(5));
     });
 }
 

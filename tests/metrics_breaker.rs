@@ -362,7 +362,11 @@ async fn call_durations_time_the_calls_that_finished() {
 
     // Cancelled after 30 ms: not timed.
     let call = svc.ready().await.unwrap().call(1_000);
-    let _ = tokio::time::timeout(Duration::from_millis(30), call).await;
+    let cancelled = tokio::time::timeout(Duration::from_millis(30), call).await;
+    assert!(
+        cancelled.is_err(),
+        "the 1 s call was cut at 30 ms: {cancelled:?}"
+    );
     // 10 ms success, then a 100 ms failure that opens the breaker.
     svc.ready().await.unwrap().call(10).await.unwrap();
     svc.ready().await.unwrap().call(100).await.unwrap_err();

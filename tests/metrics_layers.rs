@@ -121,15 +121,31 @@ async fn retry_attempts_and_how_retried_calls_ended() {
     Metrics::new().retry(&retry).register(&registry).unwrap();
     let svc = retry.layer(scripted(script.clone()));
 
-    let calls: [&[Step]; 4] = [
-        &[Step::Ok(1)],       // first time: not counted
-        &[Busy, Step::Ok(2)], // recovered after 1 retry
-        &[Busy, Busy, Busy],  // exhausted after 2 retries
-        &[Busy, Bad],         // failed after 1 retry
+    // How each call ends, as the caller sees it.
+    let exhausted = |r: &Outcome| match r {
+        Err(Error::RetriesExhausted(gave_up)) => {
+            gave_up.attempts() == 3
+                && !gave_up.is_budget_empty()
+                && matches!(gave_up.last(), Error::Inner("busy"))
+        }
+        _ => false,
+    };
+    // A call's steps, and whether its result ended as scripted.
+    type Scripted<'a> = (&'a [Step], &'a dyn Fn(&Outcome) -> bool);
+    let calls: [Scripted; 4] = [
+        // first time: not counted
+        (&[Step::Ok(1)], &|r| matches!(r, Ok(1))),
+        // recovered after 1 retry
+        (&[Busy, Step::Ok(2)], &|r| matches!(r, Ok(2))),
+        // exhausted after 2 retries
+        (&[Busy, Busy, Busy], &exhausted),
+        // failed after 1 retry: the error not retried, as it is
+        (&[Busy, Bad], &|r| matches!(r, Err(Error::Inner("bad")))),
     ];
-    for steps in calls {
+    for (i, (steps, ended_as_scripted)) in calls.into_iter().enumerate() {
         script.lock().unwrap().extend(steps.iter().copied());
-        let _ = svc.clone().oneshot(0).await;
+        let result = svc.clone().oneshot(0).await;
+        assert!(ended_as_scripted(&result), "call {i}: {result:?}");
     }
     assert!(script.lock().unwrap().is_empty());
     assert_eq!(
@@ -345,25 +361,47 @@ fn each_kind_refuses_a_second_instance_of_its_name() {
     let bulkhead = Bulkhead::builder("db").max_concurrent(4).build().unwrap();
     let timeout = TimeoutLayer::new("db", Duration::from_secs(1)).unwrap();
     let retry = RetryLayer::builder("db").build().unwrap();
+    let fallback = || {
+        Fallback::new("db", |e: Error<(), ()>, _: Option<()>| async {
+            Err::<(), _>(e)
+        })
+    };
     // One of each kind may share a name: they are different metrics.
     Metrics::new()
         .bulkhead(&bulkhead)
         .timeout(&timeout)
         .retry(&retry)
+        .fallback(&fallback())
         .register(&registry)
         .unwrap();
+    let before = render(&registry);
+    let other = || {
+        Bulkhead::builder("other")
+            .max_concurrent(4)
+            .build()
+            .unwrap()
+    };
     let layers = [
         Metrics::new().bulkhead(&Bulkhead::builder("db").max_concurrent(4).build().unwrap()),
         Metrics::new().timeout(&TimeoutLayer::new("db", Duration::from_secs(3)).unwrap()),
         Metrics::new().retry(&retry.clone()),
+        Metrics::new().fallback(&fallback()),
+        // A new instance listed with a duplicate: all or nothing, the new one is not added.
+        Metrics::new().bulkhead(&other()).fallback(&fallback()),
     ];
-    for (metrics, layer) in layers.iter().zip(["bulkhead", "timeout", "retry"]) {
+    let kinds = ["bulkhead", "timeout", "retry", "fallback", "fallback"];
+    for (metrics, layer) in layers.iter().zip(kinds) {
         let err = metrics.register(&registry).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!("metrics of {layer} 'db' are already registered in this registry")
         );
     }
+    assert_eq!(
+        render(&registry),
+        before,
+        "a refused registration adds nothing"
+    );
 }
 
 /// Every breakwater metric the Grafana dashboard queries is one this crate exports.

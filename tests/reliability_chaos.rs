@@ -1,6 +1,7 @@
 //! The chaos layer's faults, one by one, on the paused clock: what each does to the call
 //! and to the inner service, and that its error fits both `BoxError` and
 //! `breakwater::Error` stacks.
+#![cfg(feature = "chaos")]
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;

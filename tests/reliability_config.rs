@@ -3,6 +3,7 @@
 //! TOML / JSON document, since files are checked by the builders), and no input — however
 //! malformed — makes a builder or the parser panic. The breaker's own builder has its
 //! table and proptest in `tests/breaker_config.rs`; this file covers the rest and the files.
+#![cfg(all(feature = "chaos", feature = "serde"))]
 
 use std::time::Duration;
 
@@ -397,11 +398,99 @@ fn document() -> impl Strategy<Value = String> {
         .prop_map(|(a, b, c, d, e, f)| format!("name = 'p'\n{a}{b}{c}{d}{e}{f}"))
 }
 
+/// A fault rate: mostly valid (small, or an edge), sometimes any number at all.
+fn rate() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        4 => 0.0..=0.3f64,
+        1 => Just(0.0),
+        1 => Just(1.0),
+        1 => any::<f64>(),
+    ]
+}
+
+/// How a mutant's replacement value is written.
+#[derive(Clone, Copy, Debug)]
+enum Format {
+    Toml,
+    Json,
+}
+
+/// A replacement for `original` (as written in `format`): of kind `kind` (0 int, 1 float,
+/// 2 duration, 3 bool, 4 plain string), or when `same` of the kind of `original` (so that
+/// most mutants still parse and reach the builders). Floats are written the TOML way;
+/// JSON has no `nan` or `inf`, so those are parse errors there, which is fine.
+fn replacement(
+    original: &str,
+    format: Format,
+    same: bool,
+    kind: usize,
+    (int, float, duration): (String, String, String),
+) -> String {
+    let quote = |text: &str| match format {
+        Format::Toml => format!("'{text}'"),
+        Format::Json => format!("\"{text}\""),
+    };
+    let kind = match original.chars().next() {
+        _ if !same => kind,
+        Some('"' | '\'') => 2,
+        _ if original.contains('.') => 1,
+        Some('0'..='9' | '-') => 0,
+        _ => 3,
+    };
+    match kind {
+        0 => int,
+        1 => float,
+        2 => quote(duration.trim_matches('\'')),
+        3 => "true".to_string(),
+        _ => quote("x"),
+    }
+}
+
+/// `document` with one change: a random value replaced (top-level or inside an inline
+/// table / object), or a random line deleted.
+fn mutant(document: &'static str, format: Format) -> impl Strategy<Value = String> {
+    let assign = match format {
+        Format::Toml => " = ",
+        Format::Json => "\": ",
+    };
+    // Where each scalar value starts and ends (nested tables and objects are left whole).
+    let spans: Vec<(usize, usize)> = document
+        .match_indices(assign)
+        .map(|(at, _)| at + assign.len())
+        .filter(|&start| !document[start..].starts_with('{'))
+        .map(|start| {
+            let len = document[start..]
+                .find([',', '}', '\n'])
+                .unwrap_or(document.len() - start);
+            (start, start + document[start..start + len].trim_end().len())
+        })
+        .collect();
+    let lines = document.lines().count();
+    prop_oneof![
+        3 => (0..spans.len(), prop::bool::weighted(0.75), 0..5usize, values()).prop_map(
+            move |(pick, same, kind, values)| {
+                let (start, end) = spans[pick];
+                let value = replacement(&document[start..end], format, same, kind, values);
+                format!("{}{value}{}", &document[..start], &document[end..])
+            }
+        ),
+        1 => (0..lines).prop_map(move |drop| {
+            document
+                .lines()
+                .enumerate()
+                .filter(|&(i, _)| i != drop)
+                .map(|(_, line)| line)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
-    /// Any text at all: the parsers answer with a value or an error, never a panic; what
-    /// parses builds or fails with a named field, never a panic.
+    /// Any text at all: the parsers answer with a value or an error, never a panic (random
+    /// text almost never parses; the named-field rule is checked on mutants below).
     #[test]
     fn arbitrary_text_never_panics(text in ".{0,200}") {
         if let Ok(config) = toml::from_str::<StackConfig>(&text) {
@@ -411,6 +500,26 @@ proptest! {
             let _ = config.build();
         }
         let _ = serde_json::from_str::<ChaosConfig>(&text);
+    }
+
+    /// The full documents with one value replaced or one line deleted: most still parse,
+    /// so the builders run; none panics, and every build error names its field.
+    #[test]
+    fn mutated_documents_build_or_name_a_field(
+        (toml_doc, json_doc) in (mutant(FULL_TOML, Format::Toml), mutant(FULL_JSON, Format::Json)),
+    ) {
+        if let Ok(config) = toml::from_str::<StackConfig>(&toml_doc) {
+            if let Err(err) = config.build() {
+                prop_assert!(!err.field().is_empty(), "{toml_doc}: {err}");
+                prop_assert!(err.to_string().contains(err.field()), "{toml_doc}: {err}");
+            }
+        }
+        if let Ok(config) = serde_json::from_str::<StackConfig>(&json_doc) {
+            if let Err(err) = config.build() {
+                prop_assert!(!err.field().is_empty(), "{json_doc}: {err}");
+                prop_assert!(err.to_string().contains(err.field()), "{json_doc}: {err}");
+            }
+        }
     }
 
     /// Documents close to the real grammar, with random values: no panic, and every build
@@ -432,20 +541,39 @@ proptest! {
         factor in any::<f64>(),
         base in any::<u64>(),
         cap in any::<u64>(),
-        rates in prop::array::uniform4(any::<f64>()),
-        delay in any::<u64>(),
+        rates in prop::array::uniform4(rate()),
+        delay in prop_oneof![4 => 1u64..=10_000_000_000, 1 => Just(0u64), 1 => any::<u64>()],
     ) {
         let backoff = Backoff::exponential(Duration::from_nanos(base), factor, Duration::from_nanos(cap));
         let _ = RetryLayer::builder("p").max_attempts(attempts).backoff(backoff).build();
+        let delay = Duration::from_nanos(delay);
         let chaos = Chaos::builder("p")
             .error_rate(rates[0])
-            .latency(rates[1], Duration::from_nanos(delay))
+            .latency(rates[1], delay)
             .hang_rate(rates[2])
             .abort_rate(rates[3])
             .build();
-        if let Ok(chaos) = chaos {
-            let sum = chaos.error_rate() + chaos.latency().0 + chaos.hang_rate() + chaos.abort_rate();
-            prop_assert!(sum <= 1.0 + 1e-9);
+        // The builder's rule: each rate in [0, 1] (so finite), their sum (in builder order)
+        // at most 1 with a little slack, and a usable delay when latency is injected.
+        let rates_ok = rates.iter().all(|r| r.is_finite() && (0.0..=1.0).contains(r))
+            && rates.iter().sum::<f64>() <= 1.0 + 1e-9;
+        let delay_ok = (rates[1] == 0.0 || !delay.is_zero())
+            && delay <= Duration::from_secs(10 * 365 * 24 * 3600);
+        match chaos {
+            Ok(chaos) => {
+                prop_assert!(rates_ok && delay_ok, "{rates:?} {delay:?} built");
+                prop_assert_eq!(chaos.error_rate(), rates[0]);
+                prop_assert_eq!(chaos.latency(), (rates[1], delay));
+                prop_assert_eq!(chaos.hang_rate(), rates[2]);
+                prop_assert_eq!(chaos.abort_rate(), rates[3]);
+            }
+            Err(err) => {
+                prop_assert!(!(rates_ok && delay_ok), "{rates:?} {delay:?}: {err}");
+                prop_assert!(
+                    ["error_rate", "latency", "hang_rate", "abort_rate"].contains(&err.field()),
+                    "{err}"
+                );
+            }
         }
     }
 }

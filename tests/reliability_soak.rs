@@ -7,6 +7,7 @@
 //! The real clock is used (a multi-thread runtime cannot pause time), but nothing sleeps:
 //! the only waits are the injected 1 ms delays and the 20 ms timeouts that end injected
 //! hangs, a few hundred of each spread over 64 tasks.
+#![cfg(feature = "chaos")]
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -6,6 +6,7 @@
 //! with half-open trials, and close once the server is healthy again.
 //!
 //! Real time, kept short: a 150 ms timeout, a 300 ms open period, about 2 s in all.
+#![cfg(feature = "http")]
 
 use std::convert::Infallible;
 use std::future::Future;

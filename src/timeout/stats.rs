@@ -78,5 +78,10 @@ mod tests {
         drop(b);
         fired(gone); // nobody to tell; must not panic
         assert_eq!(a.count(), 2);
+        // The next counter made prunes the dropped one from the list.
+        let c = Fired::new();
+        let listed = |id: u64| LIVE.lock().iter().any(|(listed, _)| *listed == id);
+        assert!(!listed(gone), "the dropped counter is forgotten");
+        assert!(listed(a.id) && listed(c.id), "the live ones stay listed");
     }
 }
