@@ -129,7 +129,13 @@ use crate::Name;
 /// ```
 #[derive(Clone)]
 pub struct CircuitBreaker {
-    handle: Arc<Handle>,
+    /// The shared state, one pointer away. Through `handle` it is two, and the library API
+    /// measured the difference: `breaker.call` 13.3 → 11.2 ns closed and 16.5 → 10.5 ns
+    /// rejected (criterion, `closed_1_task` / `open_rejection`). The price: a clone of the
+    /// breaker (and so of every service holding one) takes two reference counts, not one.
+    core: Arc<Core>,
+    /// Counts the user's handles (see `Handle`); never read on the call path.
+    _handle: Arc<Handle>,
 }
 
 /// The user-facing owner of a breaker: when the last one goes, thread caches may let go of
@@ -159,13 +165,14 @@ impl CircuitBreaker {
     fn from_config(config: Config) -> Self {
         let core = local::register(|id| Core::new(config, id));
         CircuitBreaker {
-            handle: Arc::new(Handle { core }),
+            _handle: Arc::new(Handle { core: core.clone() }),
+            core,
         }
     }
 
     #[inline]
     pub(crate) fn core(&self) -> &Arc<Core> {
-        &self.handle.core
+        &self.core
     }
 
     /// The breaker's name.
