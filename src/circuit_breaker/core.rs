@@ -186,9 +186,9 @@ impl Core {
     /// asked for the call to be timed.
     ///
     /// Only the common case is inline (closed, under the consecutive rule, nothing to
-    /// change): this runs inside the thread-local lookup of every completed call, and a
-    /// bigger body made LLVM move that whole lookup out of line.
-    #[inline]
+    /// change). Always inlined into its few callers, which are out of line themselves
+    /// (`local::record_in_full`, `record_timed`): one call level less on every failure.
+    #[inline(always)]
     pub(crate) fn record(
         self: &Arc<Self>,
         block: &ThreadBlock,
@@ -219,6 +219,46 @@ impl Core {
                 self.record_trial(block, generation, outcome, slow)
             }
         }
+    }
+
+    /// Count a success that changes nothing but this thread's count of successes, and say
+    /// so; false (nothing counted) when the success needs [`record`](Self::record): a
+    /// trial, a run of failures to end, a count window not yet settled, a time window with
+    /// no bucket clock.
+    ///
+    /// This is the whole closed path of a healthy breaker, kept apart from `record` so the
+    /// thread-local lookup around it stays small (see `local::record_untimed`).
+    #[inline]
+    pub(crate) fn record_quiet_success(&self, block: &ThreadBlock, ticket: Ticket) -> bool {
+        if !ticket.is_closed() {
+            return false;
+        }
+        let quiet = match &self.window {
+            // A success over no run of failures: the run stays at zero.
+            Window::Consecutive(run) => run.run() == 0,
+            // A success over a settled window (full, all good) changes nothing; over any
+            // other, it only takes its slot (no rule to check: a success cannot trip).
+            Window::Count(window) => {
+                if !window.settled() {
+                    self.record_count_success(block, window, ticket.generation());
+                }
+                true
+            }
+            // A busy breaker's success goes in the bucket its bucket clock gives.
+            Window::Time(window) => match window.clock.epoch() {
+                Some(epoch) => {
+                    if self.still_closed(ticket.generation()) {
+                        window.record_in(block, ticket.generation(), epoch, false, false);
+                    }
+                    true
+                }
+                None => false,
+            },
+        };
+        if quiet {
+            bump(&block.successes, 1);
+        }
+        quiet
     }
 
     #[inline(never)]
@@ -313,6 +353,14 @@ impl Core {
         bump(&block.counted_failures, 1);
         if run.failure() >= threshold {
             self.trip(generation, State::Closed);
+        }
+    }
+
+    /// A success under the count window, not settled: it takes its slot.
+    #[inline(never)]
+    fn record_count_success(&self, block: &ThreadBlock, window: &CountWindow, generation: u32) {
+        if self.still_closed(generation) {
+            window.record(block, generation, false, false);
         }
     }
 

@@ -147,14 +147,11 @@ impl Permit {
         let Some(ticket) = self.ticket.take() else {
             return;
         };
-        if self.started == NOT_TIMED {
+        match self.started {
             // The usual case, kept apart so the compiler sees `elapsed` is `None` and drops
-            // the slow-call and histogram work from the inlined path.
-            local::with_core(ticket.breaker(), move |core, block| {
-                core.record(block, ticket, outcome, None)
-            });
-        } else {
-            record_timed(ticket, self.started, outcome, timed_out);
+            // the slow-call and histogram work.
+            NOT_TIMED => local::record_untimed(ticket, outcome),
+            started => record_timed(ticket, started, outcome, timed_out),
         }
     }
 }

@@ -324,6 +324,12 @@ impl Ticket {
         Ticket(NonZeroU64::new(bits).unwrap_or(self.0))
     }
 
+    /// Whether this is a closed-state admission (the common case, read without unpacking).
+    #[inline]
+    pub(crate) fn is_closed(self) -> bool {
+        self.0.get() & 0b111 == KIND_CLOSED
+    }
+
     /// The id stored by [`with_breaker`](Self::with_breaker).
     #[inline]
     pub(crate) fn breaker(self) -> u32 {
