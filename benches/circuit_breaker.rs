@@ -22,6 +22,11 @@
 //!   failure. What a real breaker costs above it pays for finding its own per-thread
 //!   counters among many breakers, permits that survive cancellation, generations, and
 //!   classification.
+//! - `floor_counted`: the same yardstick, but its per-thread count is one that a breaker
+//!   library must keep: readable by another thread (a snapshot, a Prometheus scrape: an
+//!   `AtomicU64` registered in a global list) and found per breaker (by the breaker's id in a
+//!   thread-local cache). Its gap to `floor` is what counting each call for one of many
+//!   breakers costs, before any other bookkeeping.
 //! - `tower_resilience`: tower-resilience 0.13's `CircuitBreakerLayer` with
 //!   `consecutive_failures(5)` and a 1 h `wait_duration_in_open`.
 //! - `failsafe`: failsafe 1.3's futures API (`failsafe::futures::CircuitBreaker::call`), with
@@ -71,10 +76,11 @@
 //! rejected; open case: everything rejected), so a misconfigured peer fails loudly instead
 //! of measuring the wrong path.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -143,16 +149,42 @@ static FLOOR_RUN: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     /// Its per-thread call counter.
     static FLOOR_CALLS: Cell<u64> = const { Cell::new(0) };
+    /// `floor_counted`'s per-thread counters, by breaker id.
+    static FLOOR_BLOCKS: RefCell<Vec<(u32, Arc<AtomicU64>)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The `floor` yardstick (see the module docs): a minimal consecutive-failures breaker.
+/// Every thread's `floor_counted` counter, where a scrape would sum them.
+static FLOOR_SCRAPED: Mutex<Vec<Arc<AtomicU64>>> = Mutex::new(Vec::new());
+
+/// The breaker id `floor_counted` looks its counter up by.
+const FLOOR_ID: u32 = 1;
+
+/// `floor_counted`'s count: this thread's counter for breaker `id`, found in the thread's
+/// cache (made and registered for scrapes on the first call), bumped by its only writer.
+fn count_for_breaker(id: u32) {
+    FLOOR_BLOCKS.with(|cache| {
+        if let Some((_, counter)) = cache.borrow().iter().find(|(i, _)| *i == id) {
+            counter.store(counter.load(Relaxed) + 1, Relaxed);
+            return;
+        }
+        let counter = Arc::new(AtomicU64::new(1));
+        FLOOR_SCRAPED
+            .lock()
+            .expect("not poisoned")
+            .push(counter.clone());
+        cache.borrow_mut().push((id, counter));
+    });
+}
+
+/// The `floor` yardstick (see the module docs): a minimal consecutive-failures breaker;
+/// `COUNTED` picks `floor_counted`'s per-breaker, readable count.
 #[derive(Clone, Copy)]
-struct Floor<S> {
+struct Floor<S, const COUNTED: bool> {
     inner: S,
     open: bool,
 }
 
-impl<S> Floor<S> {
+impl<S, const COUNTED: bool> Floor<S, COUNTED> {
     fn new(inner: S) -> Self {
         FLOOR_STATE.store(0, Relaxed);
         FLOOR_RUN.store(0, Relaxed);
@@ -167,10 +199,14 @@ enum FloorError {
     Rejected,
 }
 
-impl<S: Service<u64, Response = u64, Error = Boom>> Service<u64> for Floor<S> {
+impl<S, const COUNTED: bool> Service<u64> for Floor<S, COUNTED>
+where
+    S: Service<u64, Response = u64, Error = Boom>,
+    S::Future: Unpin,
+{
     type Response = u64;
     type Error = FloorError;
-    type Future = FloorFuture<S::Future>;
+    type Future = FloorFuture<S::Future, COUNTED>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), FloorError>> {
         self.open = FLOOR_STATE.load(Relaxed) != 0;
@@ -187,23 +223,27 @@ impl<S: Service<u64, Response = u64, Error = Boom>> Service<u64> for Floor<S> {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The `floor` yardstick's response future.
-    struct FloorFuture<F> {
-        #[pin]
-        inner: Option<F>,
-    }
+/// The `floor` yardstick's response future (the inner future is `Ready`, so `Unpin`: no
+/// pin projection needed).
+struct FloorFuture<F, const COUNTED: bool> {
+    inner: Option<F>,
 }
 
-impl<F: Future<Output = Result<u64, Boom>>> Future for FloorFuture<F> {
+impl<F, const COUNTED: bool> Future for FloorFuture<F, COUNTED>
+where
+    F: Future<Output = Result<u64, Boom>> + Unpin,
+{
     type Output = Result<u64, FloorError>;
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(inner) = self.project().inner.as_pin_mut() else {
+        let Some(inner) = self.get_mut().inner.as_mut() else {
             return Poll::Ready(Err(FloorError::Rejected));
         };
-        let result = std::task::ready!(inner.poll(cx));
-        FLOOR_CALLS.with(|calls| calls.set(calls.get() + 1));
+        let result = std::task::ready!(std::pin::Pin::new(inner).poll(cx));
+        match COUNTED {
+            true => count_for_breaker(FLOOR_ID),
+            false => FLOOR_CALLS.with(|calls| calls.set(calls.get() + 1)),
+        }
         if result.is_err() && FLOOR_RUN.fetch_add(1, Relaxed) + 1 >= 5 {
             FLOOR_STATE.store(1, Relaxed);
         } else if result.is_ok() && FLOOR_RUN.load(Relaxed) != 0 {
@@ -566,7 +606,10 @@ fn contenders<const FAIL_EVERY: u64>(
         let svc = Tower(breaker.layer().layer(inner));
         bench(group, "breakwater_forced_open", run, svc, expect);
     }
-    bench(group, "floor", run, Tower(Floor::new(inner)), expect);
+    let floor = Floor::<_, false>::new(inner);
+    bench(group, "floor", run, Tower(floor), expect);
+    let floor_counted = Floor::<_, true>::new(inner);
+    bench(group, "floor_counted", run, Tower(floor_counted), expect);
     let svc = Tower(tower_resilience_layer().layer(inner));
     bench(group, "tower_resilience", run, svc, expect);
     let breaker = failsafe_breaker();

@@ -40,6 +40,7 @@ CONTENDERS = [
     "breakwater_call",
     "breakwater_forced_open",
     "floor",
+    "floor_counted",
     "tower_resilience",
     "failsafe",
     "recloser",
