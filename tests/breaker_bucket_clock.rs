@@ -252,3 +252,29 @@ async fn short_buckets_read_the_clock_and_start_no_ticker() {
     advance(Duration::from_millis(90)).await;
     assert_eq!(calls(&breaker), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_success_from_an_earlier_closed_period_stays_out_of_the_ticked_bucket() {
+    let breaker = busy_breaker();
+    succeed(&breaker, START_TICKER);
+    assert_eq!(tasks(), 1, "the ticker");
+    let earlier = breaker.try_acquire().expect("admitted");
+    // A new closed period, within the same bucket of time.
+    breaker.force_open();
+    breaker.reset();
+    succeed(&breaker, 3);
+    assert_eq!(calls(&breaker), 3);
+    // The bucket this thread used last is this period's, for this very bucket of time: the
+    // earlier call must not land in it.
+    earlier.success();
+    assert_eq!(
+        calls(&breaker),
+        3,
+        "an earlier period's outcome counts nowhere"
+    );
+    assert_eq!(
+        breaker.snapshot().totals.successes,
+        START_TICKER as u64 + 4,
+        "though it is a success in the totals"
+    );
+}

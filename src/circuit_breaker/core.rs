@@ -244,11 +244,15 @@ impl Core {
                 }
                 true
             }
-            // A busy breaker's success goes in the bucket its bucket clock gives.
+            // A busy breaker's success goes in the bucket its bucket clock gives: nearly
+            // always the one this thread used last (which needs no look at the state).
             Window::Time(window) => match window.clock.epoch() {
                 Some(epoch) => {
-                    if self.still_closed(ticket.generation()) {
-                        window.record_in(block, ticket.generation(), epoch, false, false);
+                    let generation = ticket.generation();
+                    if !window.count_success_in_last_bucket(block, generation, epoch)
+                        && self.still_closed(generation)
+                    {
+                        window.record_in(block, generation, epoch, false, false);
                     }
                     true
                 }

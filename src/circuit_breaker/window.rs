@@ -284,23 +284,46 @@ impl TimeWindow {
         slow: bool,
     ) {
         let tag = self.tag(generation);
-        // The bucket this thread used last is nearly always the one (a bucket lasts 100 ms
-        // or more): checking it first spares a division by the bucket count per call.
-        let mut bucket = &block.buckets[block.last_bucket.load(Relaxed) as usize];
-        if bucket.epoch.load(Relaxed) != epoch || bucket.tag.load(Relaxed) != tag {
-            let index = (epoch % self.buckets) as usize;
-            block.last_bucket.store(index as u64, Relaxed);
-            bucket = &block.buckets[index];
-            if bucket.tag.load(Relaxed) != tag || bucket.epoch.load(Relaxed) != epoch {
-                bucket = self.renew(block, tag, epoch);
+        let bucket = match last_bucket_if(block, tag, epoch) {
+            Some(bucket) => bucket,
+            None => {
+                let index = (epoch % self.buckets) as usize;
+                block.last_bucket.store(index as u64, Relaxed);
+                let bucket = &block.buckets[index];
+                if bucket.tag.load(Relaxed) != tag || bucket.epoch.load(Relaxed) != epoch {
+                    self.renew(block, tag, epoch)
+                } else {
+                    bucket
+                }
             }
-        }
+        };
         bump(&bucket.calls, 1);
         if failed {
             bump(&bucket.failures, 1);
         }
         if slow {
             bump(&bucket.slow, 1);
+        }
+    }
+
+    /// Count a success of closed period `generation` in bucket `epoch` if that is the bucket
+    /// the calling thread used last (the usual case); false, with nothing counted, if not.
+    ///
+    /// This asks nothing of the breaker's state: an outcome of an earlier closed period can
+    /// only match a bucket tagged with that period, which no reader counts any more.
+    #[inline]
+    pub(crate) fn count_success_in_last_bucket(
+        &self,
+        block: &ThreadBlock,
+        generation: u32,
+        epoch: u64,
+    ) -> bool {
+        match last_bucket_if(block, self.tag(generation), epoch) {
+            Some(bucket) => {
+                bump(&bucket.calls, 1);
+                true
+            }
+            None => false,
         }
     }
 
@@ -341,6 +364,17 @@ impl TimeWindow {
         }
         counts
     }
+}
+
+/// The bucket `block`'s thread used last, if it counts `epoch` under `tag`. It nearly always
+/// does (a bucket lasts 100 ms or more): looking there first spares a division by the
+/// bucket count per call.
+#[inline]
+fn last_bucket_if(block: &ThreadBlock, tag: u64, epoch: u64) -> Option<&Bucket> {
+    let bucket = block
+        .buckets
+        .get(block.last_bucket.load(Relaxed) as usize)?;
+    (bucket.epoch.load(Relaxed) == epoch && bucket.tag.load(Relaxed) == tag).then_some(bucket)
 }
 
 impl TimeWindow {
