@@ -51,8 +51,10 @@ enum Decision {
     /// A half-open trial permit (or a disabled breaker's pass), reserved in `poll_ready`;
     /// given back (as cancelled) if the service is dropped unused.
     Held(Permit),
-    /// Refused; `call` turns this (small) reason into the `Rejected` error.
-    Refused(Refusal),
+    /// Refused; `call` turns this (small) reason into the `Rejected` error. Packed in one
+    /// word (`Refusal::pack`): as a two-word enum it was written with 8-byte stores and read
+    /// back by `call` with a 16-byte load, which store forwarding cannot serve.
+    Refused(u64),
 }
 
 impl<S, C> CircuitBreakerService<S, C> {
@@ -190,7 +192,7 @@ where
             None => self.breaker.decide(),
             Some(_) => match self.decision.take() {
                 Some(Decision::Held(permit)) => Ok(permit),
-                Some(Decision::Refused(refusal)) => Err(refusal),
+                Some(Decision::Refused(refusal)) => Err(Refusal::unpack(refusal)),
                 None => unreachable!("matched as Some above"),
             },
         };
@@ -226,7 +228,7 @@ impl<S, C, Shape> CircuitBreakerService<S, C, Shape> {
         // keep the refusal for `call`, which must not send (the inner service was not polled).
         if self.decision.is_none() {
             if let BusyPath::Refused(refusal) = core.state.busy_path() {
-                self.decision = Some(Decision::Refused(refusal));
+                self.decision = Some(Decision::Refused(refusal.pack()));
                 return Poll::Ready(Ok(()));
             }
         }
@@ -246,7 +248,7 @@ impl<S, C, Shape> CircuitBreakerService<S, C, Shape> {
                 if !core.state.is_closed() {
                     self.decision = match self.breaker.decide() {
                         Ok(permit) => Some(Decision::Held(permit)),
-                        Err(refusal) => Some(Decision::Refused(refusal)),
+                        Err(refusal) => Some(Decision::Refused(refusal.pack())),
                     };
                 }
             }

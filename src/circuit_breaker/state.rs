@@ -374,6 +374,36 @@ pub enum Refusal {
     ForcedOpen,
 }
 
+const PACKED_JUST_TRIPPED: u64 = u64::MAX;
+const PACKED_HALF_OPEN_FULL: u64 = u64::MAX - 1;
+const PACKED_FORCED_OPEN: u64 = u64::MAX - 2;
+
+impl Refusal {
+    /// The refusal in one word: an open period's deadline as is, the other answers as the
+    /// three highest values (a deadline that far out, 584 years, is taken as one just below
+    /// them).
+    #[inline]
+    pub(crate) fn pack(self) -> u64 {
+        match self {
+            Refusal::Open(Some(until)) => until.min(PACKED_FORCED_OPEN - 1),
+            Refusal::Open(None) => PACKED_JUST_TRIPPED,
+            Refusal::HalfOpenFull => PACKED_HALF_OPEN_FULL,
+            Refusal::ForcedOpen => PACKED_FORCED_OPEN,
+        }
+    }
+
+    /// The refusal [`pack`](Self::pack) made `bits` of.
+    #[inline]
+    pub(crate) fn unpack(bits: u64) -> Refusal {
+        match bits {
+            PACKED_JUST_TRIPPED => Refusal::Open(None),
+            PACKED_HALF_OPEN_FULL => Refusal::HalfOpenFull,
+            PACKED_FORCED_OPEN => Refusal::ForcedOpen,
+            until => Refusal::Open(Some(until)),
+        }
+    }
+}
+
 /// The answer of [`StateWord::busy_path`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BusyPath {
@@ -692,6 +722,32 @@ mod tests {
 
     fn word() -> StateWord {
         StateWord::new()
+    }
+
+    #[test]
+    fn a_packed_refusal_unpacks_to_itself() {
+        for refusal in [
+            Refusal::Open(None),
+            Refusal::Open(Some(0)),
+            Refusal::Open(Some(30_000_000_000)),
+            Refusal::Open(Some(PACKED_FORCED_OPEN - 1)),
+            Refusal::HalfOpenFull,
+            Refusal::ForcedOpen,
+        ] {
+            assert_eq!(Refusal::unpack(refusal.pack()), refusal);
+        }
+        // A deadline in the packed answers' range is taken as the last one before them.
+        for until in [
+            PACKED_FORCED_OPEN,
+            PACKED_HALF_OPEN_FULL,
+            PACKED_JUST_TRIPPED,
+        ] {
+            let packed = Refusal::Open(Some(until)).pack();
+            assert_eq!(
+                Refusal::unpack(packed),
+                Refusal::Open(Some(PACKED_FORCED_OPEN - 1))
+            );
+        }
     }
 
     #[test]
