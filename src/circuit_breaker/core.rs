@@ -240,7 +240,7 @@ impl Core {
             // other, it only takes its slot (no rule to check: a success cannot trip).
             Window::Count(window) => {
                 if !window.settled() {
-                    self.record_count_success(block, window, ticket.generation());
+                    self.take_count_slot(block, window, ticket.generation(), false, false);
                 }
                 true
             }
@@ -248,12 +248,7 @@ impl Core {
             // always the one this thread used last (which needs no look at the state).
             Window::Time(window) => match window.clock.epoch() {
                 Some(epoch) => {
-                    let generation = ticket.generation();
-                    if !window.count_success_in_last_bucket(block, generation, epoch)
-                        && self.still_closed(generation)
-                    {
-                        window.record_in(block, generation, epoch, false, false);
-                    }
+                    self.record_ticked_success(block, window, ticket.generation(), epoch);
                     true
                 }
                 None => false,
@@ -319,10 +314,7 @@ impl Core {
             (Window::Time(window), Rule::Rate(rule)) => {
                 // A success of a busy breaker, inline: its bucket from the bucket clock.
                 if let (false, false, Some(epoch)) = (failed, slow, window.clock.epoch()) {
-                    if self.still_closed(generation) {
-                        window.record_in(block, generation, epoch, false, false);
-                    }
-                    return;
+                    return self.record_ticked_success(block, window, generation, epoch);
                 }
                 self.record_time(block, window, rule, generation, failed, slow)
             }
@@ -360,12 +352,41 @@ impl Core {
         }
     }
 
-    /// A success under the count window, not settled: it takes its slot.
-    #[inline(never)]
-    fn record_count_success(&self, block: &ThreadBlock, window: &CountWindow, generation: u32) {
-        if self.still_closed(generation) {
-            window.record(block, generation, false, false);
+    /// A success of closed period `generation` in bucket `epoch` of a ticked time window:
+    /// nearly always in the bucket this thread used last, which needs no look at the state
+    /// (see `TimeWindow::count_success_in_last_bucket`).
+    #[inline]
+    fn record_ticked_success(
+        &self,
+        block: &ThreadBlock,
+        window: &TimeWindow,
+        generation: u32,
+        epoch: u64,
+    ) {
+        if !window.count_success_in_last_bucket(block, generation, epoch)
+            && self.still_closed(generation)
+        {
+            window.record_in(block, generation, epoch, false, false);
         }
+    }
+
+    /// An outcome of closed period `generation` takes its slot in the count window; false
+    /// (nothing recorded) if that period is over. Out of line: it is the common path only
+    /// while the window is not settled.
+    #[inline(never)]
+    fn take_count_slot(
+        &self,
+        block: &ThreadBlock,
+        window: &CountWindow,
+        generation: u32,
+        failed: bool,
+        slow: bool,
+    ) -> bool {
+        let current = self.still_closed(generation);
+        if current {
+            window.record(block, generation, failed, slow);
+        }
+        current
     }
 
     #[inline(never)]
@@ -378,10 +399,9 @@ impl Core {
         failed: bool,
         slow: bool,
     ) {
-        if !self.still_closed(generation) {
+        if !self.take_count_slot(block, window, generation, failed, slow) {
             return;
         }
-        window.record(block, generation, failed, slow);
         if failed {
             bump(&block.counted_failures, 1);
         }
