@@ -16,7 +16,7 @@
 //! cargo bench --bench bulkhead -- --warm-up-time 1 --measurement-time 3
 //! ```
 
-use breakwater::bulkhead::Bulkhead;
+use tower_breakwater::bulkhead::Bulkhead;
 mod common;
 
 use common::{runtime, time};

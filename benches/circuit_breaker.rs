@@ -84,12 +84,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use breakwater::circuit_breaker::{self, CircuitBreaker};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use failsafe::futures::CircuitBreaker as _;
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceExt};
+use tower_breakwater::circuit_breaker::{self, CircuitBreaker};
 
 /// How long every contender stays open once tripped: far longer than the bench runs.
 const OPEN_FOR: Duration = Duration::from_secs(3600);

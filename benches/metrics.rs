@@ -25,13 +25,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakwater::circuit_breaker::CircuitBreaker;
-use breakwater::metrics::Metrics;
-use breakwater::retry::RetryLayer;
-use breakwater::timeout::TimeoutLayer;
-use breakwater::Error;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tower::{service_fn, BoxError, Layer};
+use tower_breakwater::circuit_breaker::CircuitBreaker;
+use tower_breakwater::metrics::Metrics;
+use tower_breakwater::retry::RetryLayer;
+use tower_breakwater::timeout::TimeoutLayer;
+use tower_breakwater::Error;
 
 mod common;
 

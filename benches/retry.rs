@@ -5,7 +5,7 @@
 //! One group, `success_1_task`: one task on a current-thread runtime makes one
 //! `ServiceExt::ready().await` + `call(x).await` per iteration. The inner service is a
 //! `service_fn` answering `Ok(x)` at once (a `std::future::Ready`), with breakwater's error
-//! type `breakwater::Error<Boom, u64>`, so every contender wraps the very same service.
+//! type `tower_breakwater::Error<Boom, u64>`, so every contender wraps the very same service.
 //!
 //! - `bare`: the inner service alone, the baseline.
 //! - `breakwater`: `RetryLayer` with `max_attempts(3)`, no budget (defaults otherwise).
@@ -26,11 +26,11 @@ use std::future::Ready;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use breakwater::retry::{Budget, RetryLayer};
-use breakwater::Error;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tokio::runtime::Runtime;
 use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_breakwater::retry::{Budget, RetryLayer};
+use tower_breakwater::Error;
 
 /// The inner service's own error (never produced here).
 #[derive(Debug, Clone, Copy)]

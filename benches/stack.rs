@@ -19,11 +19,11 @@
 
 use std::time::Duration;
 
-use breakwater::bulkhead::Bulkhead;
-use breakwater::circuit_breaker::CircuitBreaker;
-use breakwater::fallback::Fallback;
-use breakwater::retry::{Budget, RetryLayer};
-use breakwater::{Error, Resilience};
+use tower_breakwater::bulkhead::Bulkhead;
+use tower_breakwater::circuit_breaker::CircuitBreaker;
+use tower_breakwater::fallback::Fallback;
+use tower_breakwater::retry::{Budget, RetryLayer};
+use tower_breakwater::{Error, Resilience};
 mod common;
 
 use common::{runtime, time};

@@ -21,7 +21,7 @@
 
 use std::time::Duration;
 
-use breakwater::timeout::TimeoutLayer;
+use tower_breakwater::timeout::TimeoutLayer;
 mod common;
 
 use common::{runtime, time};

@@ -26,13 +26,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use breakwater::bulkhead::Bulkhead;
-use breakwater::circuit_breaker::CircuitBreaker;
-use breakwater::http::ResponseClassifier;
-use breakwater::{Error, Resilience};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
+use tower_breakwater::bulkhead::Bulkhead;
+use tower_breakwater::circuit_breaker::CircuitBreaker;
+use tower_breakwater::http::ResponseClassifier;
+use tower_breakwater::{Error, Resilience};
 
 /// The limits of the protected handler; the scenario below is written against them.
 pub const MAX_IN_FLIGHT: usize = 2;

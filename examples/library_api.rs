@@ -16,8 +16,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, Error, State};
-use breakwater::classify::Outcome;
+use tower_breakwater::circuit_breaker::{CircuitBreaker, Error, State};
+use tower_breakwater::classify::Outcome;
 
 /// The remote service's errors.
 #[derive(Debug)]

@@ -18,12 +18,12 @@ use std::time::Duration;
 use axum::http::{header, StatusCode};
 use axum::routing::get;
 use axum::Router;
-use breakwater::circuit_breaker::{CircuitBreaker, Error};
-use breakwater::metrics::Metrics;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, Error};
+use tower_breakwater::metrics::Metrics;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

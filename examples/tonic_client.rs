@@ -4,7 +4,7 @@
 //! The server runs the standard gRPC Health service (from `tonic-health`, so no protoc) behind
 //! a switch that makes it answer UNAVAILABLE, as a sick server or its proxy would. The client
 //! calls `Health/Check` through timeout + circuit breaker; the breaker reads each
-//! response's `grpc-status` with `breakwater::grpc::GrpcClassifier`:
+//! response's `grpc-status` with `tower_breakwater::grpc::GrpcClassifier`:
 //! - NOT_FOUND (an unknown service name) is the request's fault: the breaker stays closed;
 //! - three UNAVAILABLE in a row open it; then calls fail at once with UNAVAILABLE made on
 //!   the client (the server sees none of them);
@@ -23,9 +23,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, State};
-use breakwater::grpc::GrpcClassifier;
-use breakwater::{Error, Resilience};
 use tonic::body::Body;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
@@ -33,6 +30,9 @@ use tonic::{Code, Status};
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 use tower::{BoxError, Layer, Service, ServiceBuilder};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+use tower_breakwater::grpc::GrpcClassifier;
+use tower_breakwater::{Error, Resilience};
 
 pub const OPEN_FOR: Duration = Duration::from_millis(300);
 

@@ -6,7 +6,7 @@
 //! "a 5xx response is a failure, a 404 counts neither way" is one closure.
 //!
 //! ```
-//! use breakwater::classify::{Classify, FailOnError, Outcome};
+//! use tower_breakwater::classify::{Classify, FailOnError, Outcome};
 //!
 //! let by_status = |result: &Result<u16, std::io::Error>| match result {
 //!     Ok(status) if *status >= 500 => Outcome::Failure,
@@ -22,7 +22,7 @@
 /// What one finished call was, as far as the breaker is concerned.
 ///
 /// ```
-/// use breakwater::classify::Outcome;
+/// use tower_breakwater::classify::Outcome;
 /// assert_ne!(Outcome::Ignored, Outcome::Failure);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,7 +41,7 @@ pub enum Outcome {
 /// Implemented by [`FailOnError`] and by every `Fn(&Result<Resp, E>) -> Outcome`.
 ///
 /// ```
-/// use breakwater::classify::{Classify, Outcome};
+/// use tower_breakwater::classify::{Classify, Outcome};
 ///
 /// #[derive(Clone)]
 /// struct TimeoutsOnly;
@@ -64,7 +64,7 @@ pub trait Classify<Resp, E> {
 /// The default classifier: `Err` is a failure, `Ok` a success.
 ///
 /// ```
-/// use breakwater::classify::{Classify, FailOnError, Outcome};
+/// use tower_breakwater::classify::{Classify, FailOnError, Outcome};
 /// assert_eq!(FailOnError.classify(&Err::<(), _>("boom")), Outcome::Failure);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,15 +91,15 @@ where
 }
 
 /// The default classifier of a breaker in a [`Resilience`](crate::Resilience) stack, where
-/// the inner service fails with [`breakwater::Error`](crate::Error): the dependency's own
+/// the inner service fails with [`tower_breakwater::Error`](crate::Error): the dependency's own
 /// errors and timeouts are failures; a full bulkhead is ignored, because it is this caller's
 /// own limit speaking, not the dependency (it would otherwise trip the breaker on a burst of
 /// our own traffic).
 ///
 /// ```
-/// use breakwater::bulkhead::BulkheadFull;
-/// use breakwater::classify::{Classify, DependencyFailures, Outcome};
-/// use breakwater::Error;
+/// use tower_breakwater::bulkhead::BulkheadFull;
+/// use tower_breakwater::classify::{Classify, DependencyFailures, Outcome};
+/// use tower_breakwater::Error;
 ///
 /// let full: Result<(), Error<&str>> = Err(BulkheadFull::new("db", 4, None).into());
 /// assert_eq!(DependencyFailures.classify(&full), Outcome::Ignored);

@@ -22,7 +22,7 @@ use crate::{ConfigError, Name};
 ///     circuit breaker sees every attempt's outcome, timeouts included
 ///       timeout       per attempt, so a hanging call counts as a failure (and as slow)
 ///         bulkhead    caps calls in flight; a full bulkhead is not the dependency's fault
-///           your service (its error lifted into breakwater::Error::Inner)
+///           your service (its error lifted into tower_breakwater::Error::Inner)
 /// ```
 ///
 /// Why this order: the timeout sits *below* the breaker so that a hanging dependency trips
@@ -34,13 +34,13 @@ use crate::{ConfigError, Name};
 /// sits on top so that it sees the final outcome, after retries.
 ///
 /// Every part is optional; a part left out costs nothing (it is `tower::layer::util::Identity`
-/// in the type). The stack's error is [`breakwater::Error<E, Req>`](crate::Error).
+/// in the type). The stack's error is [`tower_breakwater::Error<E, Req>`](crate::Error).
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::circuit_breaker::CircuitBreaker;
-/// use breakwater::fallback::Fallback;
-/// use breakwater::{Error, Resilience};
+/// use tower_breakwater::circuit_breaker::CircuitBreaker;
+/// use tower_breakwater::fallback::Fallback;
+/// use tower_breakwater::{Error, Resilience};
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -70,7 +70,7 @@ impl Resilience {
     /// Start a stack called `name` (the name its own layers report in errors and metrics).
     ///
     /// ```
-    /// use breakwater::Resilience;
+    /// use tower_breakwater::Resilience;
     /// let layer = Resilience::builder("payments").build().unwrap();
     /// # let _ = layer;
     /// ```
@@ -91,8 +91,8 @@ impl Resilience {
 /// parts are in).
 ///
 /// ```
-/// use breakwater::circuit_breaker::CircuitBreaker;
-/// use breakwater::Resilience;
+/// use tower_breakwater::circuit_breaker::CircuitBreaker;
+/// use tower_breakwater::Resilience;
 ///
 /// let breaker = CircuitBreaker::builder("db").build().unwrap();
 /// let builder = Resilience::builder("db").circuit_breaker(&breaker);
@@ -119,7 +119,7 @@ pub struct ResilienceBuilder<
 /// The layer a [`ResilienceBuilder`] builds. Its service is the whole stack around yours.
 ///
 /// ```
-/// use breakwater::Resilience;
+/// use tower_breakwater::Resilience;
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -150,8 +150,8 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     /// failures, a full bulkhead counts neither way.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
-    /// # use breakwater::Resilience;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::Resilience;
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let layer = Resilience::builder("db").circuit_breaker(&breaker).build().unwrap();
     /// # let _ = layer;
@@ -164,13 +164,13 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     }
 
     /// Put `breaker` in the stack with your own classifier, which sees
-    /// `Result<Resp, breakwater::Error<E, Req>>` (e.g. to call a 5xx response a failure).
+    /// `Result<Resp, tower_breakwater::Error<E, Req>>` (e.g. to call a 5xx response a failure).
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
-    /// # use breakwater::Resilience;
-    /// use breakwater::classify::Outcome;
-    /// use breakwater::Error;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::Resilience;
+    /// use tower_breakwater::classify::Outcome;
+    /// use tower_breakwater::Error;
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let by_status = |r: &Result<u16, Error<std::io::Error, ()>>| match r {
     ///     Ok(status) if *status >= 500 => Outcome::Failure,
@@ -202,7 +202,7 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::Resilience;
+    /// # use tower_breakwater::Resilience;
     /// let layer = Resilience::builder("db").timeout(Duration::from_secs(2)).build().unwrap();
     /// # let _ = layer;
     /// let err = Resilience::builder("db").timeout(Duration::ZERO).build().unwrap_err();
@@ -235,8 +235,8 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::Resilience;
-    /// use breakwater::timeout::TimeoutLayer;
+    /// # use tower_breakwater::Resilience;
+    /// use tower_breakwater::timeout::TimeoutLayer;
     ///
     /// let timeout = TimeoutLayer::new("db", Duration::from_secs(2)).unwrap();
     /// let stack = Resilience::builder("db").timeout_layer(&timeout).build().unwrap();
@@ -262,8 +262,8 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     /// exception in [`Resilience`]'s docs).
     ///
     /// ```
-    /// # use breakwater::Resilience;
-    /// use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::Resilience;
+    /// use tower_breakwater::bulkhead::Bulkhead;
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(16).build().unwrap();
     /// let layer = Resilience::builder("db").bulkhead(&bulkhead).build().unwrap();
     /// # let _ = layer;
@@ -284,8 +284,8 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     /// again, and a rejection or a full bulkhead is not retried by the default predicate).
     ///
     /// ```
-    /// # use breakwater::Resilience;
-    /// use breakwater::retry::RetryLayer;
+    /// # use tower_breakwater::Resilience;
+    /// use tower_breakwater::retry::RetryLayer;
     /// let retry = RetryLayer::builder("db").max_attempts(3).build().unwrap();
     /// let layer = Resilience::builder("db").retry(retry).build().unwrap();
     /// # let _ = layer;
@@ -308,9 +308,9 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     /// Put `fallback` on top of the stack (its count is shared with the handle you keep).
     ///
     /// ```
-    /// # use breakwater::Resilience;
-    /// use breakwater::fallback::Fallback;
-    /// use breakwater::Error;
+    /// # use tower_breakwater::Resilience;
+    /// use tower_breakwater::fallback::Fallback;
+    /// use tower_breakwater::Error;
     /// let fallback = Fallback::new("db", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });
     /// let layer = Resilience::builder("db").fallback(&fallback).build().unwrap();
     /// # let _ = layer;
@@ -338,7 +338,7 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     /// The layer, or the first config error met while adding parts.
     ///
     /// ```
-    /// # use breakwater::Resilience;
+    /// # use tower_breakwater::Resilience;
     /// assert!(Resilience::builder("db").build().is_ok());
     /// ```
     pub fn build(self) -> Result<ResilienceLayer<Fb, Rt, Cb, To, Bh>, ConfigError> {
@@ -361,7 +361,7 @@ impl<Fb, Rt, Cb, Bh> ResilienceLayer<Fb, Rt, Cb, TimeoutLayer, Bh> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::Resilience;
+    /// # use tower_breakwater::Resilience;
     /// let stack = Resilience::builder("db").timeout(Duration::from_secs(2)).build().unwrap();
     /// assert_eq!(stack.timeout_layer().limit(), Duration::from_secs(2));
     /// assert_eq!(stack.timeout_layer().timeouts(), 0);

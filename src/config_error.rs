@@ -13,7 +13,7 @@ pub(crate) const LONGEST: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Builders return it from `build()`; they never panic and never clamp silently.
 ///
 /// ```
-/// use breakwater::circuit_breaker::CircuitBreaker;
+/// use tower_breakwater::circuit_breaker::CircuitBreaker;
 ///
 /// let err = CircuitBreaker::builder("payments").failure_rate(1.5).build().unwrap_err();
 /// assert_eq!(err.field(), "failure_rate");
@@ -57,7 +57,7 @@ impl ConfigError {
     /// The builder method (field) that got the bad value, e.g. `"failure_rate"`.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let err = CircuitBreaker::builder("x").half_open_permits(0).build().unwrap_err();
     /// assert_eq!(err.field(), "half_open_permits");
     /// ```
@@ -68,7 +68,7 @@ impl ConfigError {
     /// The bad value, as written by `Debug` (e.g. `"0"`, `"1.5"`, `"0ns"`).
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let err = CircuitBreaker::builder("x").count_window(0).build().unwrap_err();
     /// assert_eq!(err.value(), "0");
     /// ```
@@ -79,7 +79,7 @@ impl ConfigError {
     /// What would have been accepted, in words.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let err = CircuitBreaker::builder("x").consecutive_failures(0).build().unwrap_err();
     /// assert_eq!(err.expected(), "at least 1");
     /// ```

@@ -24,8 +24,8 @@ use crate::timeout::Elapsed;
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::{Error, ErrorKind};
-/// use breakwater::timeout::Elapsed;
+/// use tower_breakwater::{Error, ErrorKind};
+/// use tower_breakwater::timeout::Elapsed;
 ///
 /// let e: Error<std::io::Error> =
 ///     Elapsed::new("payments", Duration::from_secs(1), Duration::from_secs(1)).into();
@@ -57,7 +57,7 @@ pub enum Error<E, Req = ()> {
 /// and fallbacks choose on.
 ///
 /// ```
-/// use breakwater::{Error, ErrorKind};
+/// use tower_breakwater::{Error, ErrorKind};
 /// assert_eq!(Error::<&str>::Inner("boom").kind(), ErrorKind::Inner);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,7 +78,7 @@ impl<E, Req> Error<E, Req> {
     /// Which kind of error this is.
     ///
     /// ```
-    /// # use breakwater::{Error, ErrorKind};
+    /// # use tower_breakwater::{Error, ErrorKind};
     /// assert_eq!(Error::<()>::Inner(()).kind(), ErrorKind::Inner);
     /// ```
     pub fn kind(&self) -> ErrorKind {
@@ -94,7 +94,7 @@ impl<E, Req> Error<E, Req> {
     /// True if a circuit breaker refused the call.
     ///
     /// ```
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::Error;
     /// assert!(!Error::<()>::Inner(()).is_rejected());
     /// ```
     pub fn is_rejected(&self) -> bool {
@@ -105,7 +105,7 @@ impl<E, Req> Error<E, Req> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::{Error, timeout::Elapsed};
+    /// # use tower_breakwater::{Error, timeout::Elapsed};
     /// let e: Error<()> = Elapsed::new("db", Duration::ZERO, Duration::ZERO).into();
     /// assert!(e.is_timeout());
     /// ```
@@ -116,7 +116,7 @@ impl<E, Req> Error<E, Req> {
     /// True if the bulkhead refused the call.
     ///
     /// ```
-    /// # use breakwater::{Error, bulkhead::BulkheadFull};
+    /// # use tower_breakwater::{Error, bulkhead::BulkheadFull};
     /// let e: Error<()> = BulkheadFull::new("db", 1, None).into();
     /// assert!(e.is_bulkhead_full());
     /// ```
@@ -127,7 +127,7 @@ impl<E, Req> Error<E, Req> {
     /// True if the retry layer gave up.
     ///
     /// ```
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::Error;
     /// assert!(!Error::<()>::Inner(()).is_retries_exhausted());
     /// ```
     pub fn is_retries_exhausted(&self) -> bool {
@@ -138,7 +138,7 @@ impl<E, Req> Error<E, Req> {
     /// (followed down); otherwise `self`.
     ///
     /// ```
-    /// # use breakwater::{Error, retry::RetriesExhausted};
+    /// # use tower_breakwater::{Error, retry::RetriesExhausted};
     /// let e: Error<&str> = RetriesExhausted::new("db", 3, false, Error::Inner("reset")).into();
     /// assert!(matches!(e.root(), Error::Inner("reset")));
     /// ```
@@ -153,7 +153,7 @@ impl<E, Req> Error<E, Req> {
     /// [`Error::RetriesExhausted`] to its last attempt).
     ///
     /// ```
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::Error;
     /// assert_eq!(Error::<&str>::Inner("x").inner(), Some(&"x"));
     /// ```
     pub fn inner(&self) -> Option<&E> {
@@ -166,7 +166,7 @@ impl<E, Req> Error<E, Req> {
     /// The inner service's error, owned (looking through [`Error::RetriesExhausted`]).
     ///
     /// ```
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::Error;
     /// assert_eq!(Error::<&str>::Inner("x").into_inner(), Some("x"));
     /// ```
     pub fn into_inner(self) -> Option<E> {
@@ -182,7 +182,7 @@ impl<E, Req> Error<E, Req> {
     /// sent: their request was consumed.
     ///
     /// ```
-    /// # use breakwater::{Error, bulkhead::BulkheadFull};
+    /// # use tower_breakwater::{Error, bulkhead::BulkheadFull};
     /// let mut e: Error<(), &str> = BulkheadFull::new("db", 1, None).with_request("q").into();
     /// assert_eq!(e.take_request(), Some("q"));
     /// ```
@@ -199,7 +199,7 @@ impl<E, Req> Error<E, Req> {
     /// remaining open time. (Used for the `Retry-After` header of the HTTP mapping.)
     ///
     /// ```
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::Error;
     /// assert_eq!(Error::<()>::Inner(()).retry_after(), None);
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {

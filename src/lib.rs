@@ -23,7 +23,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use breakwater::circuit_breaker::{CircuitBreaker, Error};
+//! use tower_breakwater::circuit_breaker::{CircuitBreaker, Error};
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]

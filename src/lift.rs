@@ -1,16 +1,16 @@
-//! Lift a service's own error into [`breakwater::Error`](crate::Error), so breakwater's
+//! Lift a service's own error into [`tower_breakwater::Error`](crate::Error), so breakwater's
 //! layers can stack on it.
 //!
 //! The timeout, bulkhead, retry and fallback layers keep the error type of the service they
 //! wrap and add their own failures to it, so the service at the bottom must already fail
-//! with `breakwater::Error<E, Req>`. [`LiftLayer`] does that: its error is
+//! with `tower_breakwater::Error<E, Req>`. [`LiftLayer`] does that: its error is
 //! [`Error::Inner`] around the inner error. It has to know the request
 //! type, which tower's `MapErrLayer` cannot (its function is fixed before the request type is
 //! known), hence this small layer. [`Resilience`](crate::Resilience) puts it in for you.
 //!
 //! ```
-//! use breakwater::lift::LiftLayer;
-//! use breakwater::Error;
+//! use tower_breakwater::lift::LiftLayer;
+//! use tower_breakwater::Error;
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -37,7 +37,7 @@ use crate::Error;
 /// Wraps a service in [`Lift`].
 ///
 /// ```
-/// use breakwater::lift::LiftLayer;
+/// use tower_breakwater::lift::LiftLayer;
 /// use tower::Layer;
 /// let lifted = LiftLayer.layer(5u8);
 /// assert_eq!(lifted.into_inner(), 5);
@@ -53,10 +53,10 @@ impl<S> Layer<S> for LiftLayer {
     }
 }
 
-/// A service whose error is `breakwater::Error::Inner(e)` for the inner service's `e`.
+/// A service whose error is `tower_breakwater::Error::Inner(e)` for the inner service's `e`.
 ///
 /// ```
-/// use breakwater::lift::{Lift, LiftLayer};
+/// use tower_breakwater::lift::{Lift, LiftLayer};
 /// use tower::Layer;
 /// let lifted: Lift<u8> = LiftLayer.layer(5);
 /// assert_eq!(*lifted.get_ref(), 5);
@@ -70,7 +70,7 @@ impl<S> Lift<S> {
     /// The inner service.
     ///
     /// ```
-    /// # use breakwater::lift::LiftLayer;
+    /// # use tower_breakwater::lift::LiftLayer;
     /// # use tower::Layer;
     /// assert_eq!(*LiftLayer.layer(5u8).get_ref(), 5);
     /// ```
@@ -81,7 +81,7 @@ impl<S> Lift<S> {
     /// The inner service, mutably.
     ///
     /// ```
-    /// # use breakwater::lift::LiftLayer;
+    /// # use tower_breakwater::lift::LiftLayer;
     /// # use tower::Layer;
     /// let mut lifted = LiftLayer.layer(5u8);
     /// *lifted.get_mut() += 1;
@@ -94,7 +94,7 @@ impl<S> Lift<S> {
     /// The inner service, unwrapped.
     ///
     /// ```
-    /// # use breakwater::lift::LiftLayer;
+    /// # use tower_breakwater::lift::LiftLayer;
     /// # use tower::Layer;
     /// assert_eq!(LiftLayer.layer(5u8).into_inner(), 5);
     /// ```
@@ -129,7 +129,7 @@ pin_project! {
     /// The future of [`Lift`]: the inner future, its error lifted.
     ///
     /// ```
-    /// use breakwater::lift::{LiftFuture, LiftLayer};
+    /// use tower_breakwater::lift::{LiftFuture, LiftLayer};
     /// use tower::{service_fn, Layer, Service};
     /// let mut svc = LiftLayer.layer(service_fn(|()| async { Ok::<_, ()>(()) }));
     /// let future = svc.call(());

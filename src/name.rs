@@ -9,7 +9,7 @@ use std::sync::Arc;
 /// so a rejection never allocates either way.
 ///
 /// ```
-/// use breakwater::Name;
+/// use tower_breakwater::Name;
 /// let a = Name::from("payments");
 /// let b = Name::from(String::from("payments"));
 /// assert_eq!(a, b);
@@ -28,7 +28,7 @@ impl Name {
     /// The name as text.
     ///
     /// ```
-    /// assert_eq!(breakwater::Name::from("db").as_str(), "db");
+    /// assert_eq!(tower_breakwater::Name::from("db").as_str(), "db");
     /// ```
     pub fn as_str(&self) -> &str {
         match &self.0 {

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, Error, State};
 use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, Error, State};
 
 /// The inner service's error: a unit struct, so failures allocate nothing either.
 #[derive(Debug)]
@@ -116,7 +116,7 @@ fn library_calls_allocate_nothing() {
 /// A permit is two words (so it travels in registers; see `permit.rs`).
 #[test]
 fn a_permit_is_two_words() {
-    use breakwater::circuit_breaker::Permit;
+    use tower_breakwater::circuit_breaker::Permit;
     assert_eq!(
         std::mem::size_of::<Permit>(),
         2 * std::mem::size_of::<u64>()

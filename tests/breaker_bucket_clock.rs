@@ -8,11 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, State};
 use tokio::runtime::Handle;
 use tokio::sync::Barrier;
 use tokio::task::yield_now;
 use tokio::time::advance;
+use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
 
 /// Successes on one thread after which its breaker starts a ticker (`TICK_AFTER_CLOCK_READS`).
 const START_TICKER: usize = 64;

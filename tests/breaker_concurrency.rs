@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, Error, State};
-use breakwater::classify::Outcome;
 use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, Error, State};
+use tower_breakwater::classify::Outcome;
 
 const TASKS: u64 = 4000;
 const CALLS_PER_TASK: u64 = 50;

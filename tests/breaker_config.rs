@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{Builder, CircuitBreaker};
-use breakwater::ConfigError;
 use proptest::prelude::*;
+use tower_breakwater::circuit_breaker::{Builder, CircuitBreaker};
+use tower_breakwater::ConfigError;
 
 const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
@@ -313,8 +313,8 @@ async fn extreme_valid_settings_work_without_overflow() {
     }
     assert_eq!(
         breaker.transitions(
-            breakwater::circuit_breaker::State::HalfOpen,
-            breakwater::circuit_breaker::State::Open
+            tower_breakwater::circuit_breaker::State::HalfOpen,
+            tower_breakwater::circuit_breaker::State::Open
         ),
         5
     );

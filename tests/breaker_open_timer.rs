@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, State};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
 
 const OPEN_FOR: Duration = Duration::from_secs(10);
 

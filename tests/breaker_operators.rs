@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, Error, State};
-use breakwater::classify::Outcome;
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::time::{advance, sleep, timeout, Instant};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, Error, State};
+use tower_breakwater::classify::Outcome;
 
 const OPEN_FOR: Duration = Duration::from_secs(10);
 
@@ -437,7 +437,7 @@ impl tracing::Subscriber for Collector {
 }
 
 #[tokio::test(start_paused = true)]
-async fn every_transition_is_a_tracing_event_with_target_breakwater() {
+async fn every_transition_is_a_tracing_event_with_target_tower_breakwater() {
     let collector = Collector::default();
     let breaker = one_strike();
     {
@@ -459,7 +459,7 @@ async fn every_transition_is_a_tracing_event_with_target_breakwater() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|e| e.target == "breakwater")
+        .filter(|e| e.target == "tower_breakwater")
         .cloned()
         .collect();
     let expected: Vec<Seen> = TOUR
@@ -467,7 +467,7 @@ async fn every_transition_is_a_tracing_event_with_target_breakwater() {
         .map(|&(from, to, _)| {
             let opened = matches!(to, State::Open | State::ForcedOpen);
             Seen {
-                target: "breakwater".into(),
+                target: "tower_breakwater".into(),
                 level: if opened {
                     tracing::Level::WARN
                 } else {

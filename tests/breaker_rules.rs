@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, Error, State};
-use breakwater::classify::Outcome;
 use tokio::time::{advance, sleep, Instant};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, Error, State};
+use tower_breakwater::classify::Outcome;
 
 const OPEN_FOR: Duration = Duration::from_secs(10);
 

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, Error, State};
 use tokio::time::{advance, sleep, timeout, Instant};
 use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, Error, State};
 
 const OPEN_FOR: Duration = Duration::from_secs(10);
 
@@ -419,7 +419,7 @@ async fn a_slow_call_is_timed_from_call_not_from_poll_ready() {
 
 #[tokio::test(start_paused = true)]
 async fn a_custom_classifier_on_the_layer_decides_failures() {
-    use breakwater::classify::Outcome;
+    use tower_breakwater::classify::Outcome;
     let breaker = breaker(2, 1, 1);
     let probe = Probe::default();
     // Responses above 500 are failures, errors are ignored.

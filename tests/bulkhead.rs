@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use breakwater::bulkhead::{Bulkhead, BulkheadFull, BulkheadService};
-use breakwater::Error;
 use proptest::prelude::*;
 use tokio::time::{sleep, Instant};
 use tower::util::MapErrLayer;
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
+use tower_breakwater::bulkhead::{Bulkhead, BulkheadFull, BulkheadService};
+use tower_breakwater::Error;
 
 const WORK: Duration = Duration::from_millis(10);
 
@@ -380,7 +380,7 @@ async fn works_in_a_breakwater_error_stack() {
 fn the_service_fits_axum_and_tonic() {
     fn send_sync_clone<T: Send + Sync + Clone + 'static>() {}
     send_sync_clone::<BulkheadService<Worker>>();
-    send_sync_clone::<breakwater::bulkhead::BulkheadLayer>();
+    send_sync_clone::<tower_breakwater::bulkhead::BulkheadLayer>();
     fn send<T: Send>() {}
     send::<<BulkheadService<Worker> as Service<u32>>::Future>();
 }

@@ -10,9 +10,9 @@ mod demo;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use breakwater::circuit_breaker::State;
 use demo::script::Script;
 use demo::{Config, Observer, OrderOutcome};
+use tower_breakwater::circuit_breaker::State;
 
 #[derive(Default)]
 struct Record {

@@ -3,10 +3,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use breakwater::circuit_breaker::{CircuitBreaker, State};
-use breakwater::fallback::Fallback;
-use breakwater::{Error, Resilience};
 use tower::{service_fn, Layer, ServiceExt};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+use tower_breakwater::fallback::Fallback;
+use tower_breakwater::{Error, Resilience};
 
 #[tokio::test]
 async fn inner_errors_are_lifted_and_trip_the_breaker() {
@@ -89,8 +89,8 @@ async fn a_timeout_below_the_breaker_trips_it() {
 
 #[tokio::test]
 async fn a_full_bulkhead_does_not_trip_the_breaker() {
-    use breakwater::bulkhead::Bulkhead;
     use tower::Service;
+    use tower_breakwater::bulkhead::Bulkhead;
     let breaker = CircuitBreaker::builder("payments")
         .consecutive_failures(1)
         .build()
@@ -132,8 +132,8 @@ fn a_bad_part_fails_the_build_with_its_field() {
 
 #[tokio::test(start_paused = true)]
 async fn retries_stop_at_an_open_breaker_and_a_rejection_is_not_retried() {
-    use breakwater::retry::{Backoff, RetryLayer};
     use std::time::Duration;
+    use tower_breakwater::retry::{Backoff, RetryLayer};
     let breaker = CircuitBreaker::builder("payments")
         .consecutive_failures(2)
         .build()
@@ -169,8 +169,8 @@ async fn retries_stop_at_an_open_breaker_and_a_rejection_is_not_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn a_timeout_from_below_counts_as_slow_whatever_the_threshold() {
-    use breakwater::timeout::Elapsed;
     use std::time::Duration;
+    use tower_breakwater::timeout::Elapsed;
     let breaker = CircuitBreaker::builder("payments")
         .failure_rate(1.0)
         .count_window(10)
@@ -202,8 +202,8 @@ async fn a_timeout_from_below_counts_as_slow_whatever_the_threshold() {
 /// is the one the stack uses: the handle kept outside counts the stack's timeouts.
 #[tokio::test(start_paused = true)]
 async fn a_timeout_layer_handed_in_counts_the_stacks_timeouts() {
-    use breakwater::timeout::TimeoutLayer;
     use std::time::Duration;
+    use tower_breakwater::timeout::TimeoutLayer;
 
     let timeout = TimeoutLayer::new("db", Duration::from_millis(100)).unwrap();
     let stack = Resilience::builder("db")

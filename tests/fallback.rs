@@ -4,12 +4,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakwater::bulkhead::BulkheadFull;
-use breakwater::circuit_breaker::CircuitBreaker;
-use breakwater::fallback::Fallback;
-use breakwater::timeout::Elapsed;
-use breakwater::{Error, ErrorKind};
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+use tower_breakwater::bulkhead::BulkheadFull;
+use tower_breakwater::circuit_breaker::CircuitBreaker;
+use tower_breakwater::fallback::Fallback;
+use tower_breakwater::timeout::Elapsed;
+use tower_breakwater::{Error, ErrorKind};
 
 /// A request that cannot be cloned: the fallback must get it back without `Req: Clone`.
 #[derive(Debug, PartialEq)]

@@ -9,8 +9,8 @@ mod tonic_client;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use breakwater::circuit_breaker::State;
 use tonic_client::{breaker, scenario, start_backend, summary, EXPECTED};
+use tower_breakwater::circuit_breaker::State;
 
 /// Every test is bounded: a hung socket fails the test instead of the whole run.
 const BOUND: Duration = Duration::from_secs(20);

@@ -9,7 +9,7 @@ mod axum_server;
 use std::time::Duration;
 
 use axum_server::{app, get_path, limits, scenario, serve, EXPECTED, MAX_IN_FLIGHT};
-use breakwater::circuit_breaker::State;
+use tower_breakwater::circuit_breaker::State;
 
 /// Every test is bounded: a hung socket fails the test instead of the whole run.
 const BOUND: Duration = Duration::from_secs(20);

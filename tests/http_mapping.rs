@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use breakwater::bulkhead::BulkheadFull;
-use breakwater::circuit_breaker::CircuitBreaker;
-use breakwater::retry::RetriesExhausted;
-use breakwater::timeout::Elapsed;
-use breakwater::Error;
 use http::header::RETRY_AFTER;
 use http::StatusCode;
+use tower_breakwater::bulkhead::BulkheadFull;
+use tower_breakwater::circuit_breaker::CircuitBreaker;
+use tower_breakwater::retry::RetriesExhausted;
+use tower_breakwater::timeout::Elapsed;
+use tower_breakwater::Error;
 
 #[tokio::test(start_paused = true)]
 async fn an_open_breaker_is_a_503_with_retry_after_rounded_up() {

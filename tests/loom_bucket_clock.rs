@@ -4,10 +4,10 @@
 //! Run with `cargo test --all-features --test loom_bucket_clock`.
 #![cfg(feature = "loom")]
 
-use breakwater::circuit_breaker::BucketClock;
 use loom::sync::atomic::AtomicU64;
 use loom::sync::Arc;
 use loom::thread;
+use tower_breakwater::circuit_breaker::BucketClock;
 
 type Clock = BucketClock<AtomicU64>;
 

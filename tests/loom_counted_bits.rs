@@ -6,10 +6,10 @@
 //! Run with `cargo test --all-features --test loom_counted_bits`.
 #![cfg(feature = "loom")]
 
-use breakwater::circuit_breaker::CountedBits;
 use loom::sync::atomic::AtomicU64;
 use loom::sync::Arc;
 use loom::thread;
+use tower_breakwater::circuit_breaker::CountedBits;
 
 type Bits = CountedBits<AtomicU64>;
 

@@ -10,10 +10,10 @@
 //! implements the state word's atomic trait for loom's atomics; no `RUSTFLAGS` needed).
 #![cfg(feature = "loom")]
 
-use breakwater::circuit_breaker::{Admission, Refusal, State, StateWord, TrialResult};
 use loom::sync::atomic::AtomicU64;
 use loom::sync::Arc;
 use loom::thread;
+use tower_breakwater::circuit_breaker::{Admission, Refusal, State, StateWord, TrialResult};
 
 type Word = StateWord<AtomicU64>;
 

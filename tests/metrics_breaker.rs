@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use breakwater::circuit_breaker::CircuitBreaker;
-use breakwater::metrics::{Error, Metrics};
 use prometheus::Registry;
 use tokio::time::advance;
+use tower_breakwater::circuit_breaker::CircuitBreaker;
+use tower_breakwater::metrics::{Error, Metrics};
 
 #[path = "support/scrape.rs"]
 mod scrape;

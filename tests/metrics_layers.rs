@@ -7,17 +7,17 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use breakwater::bulkhead::Bulkhead;
-use breakwater::circuit_breaker::CircuitBreaker;
-use breakwater::fallback::Fallback;
-use breakwater::metrics::Metrics;
-use breakwater::retry::{Backoff, Budget, Jitter, RetryLayer};
-use breakwater::timeout::TimeoutLayer;
-use breakwater::{Error, ErrorKind};
 use prometheus::Registry;
 use tokio::sync::oneshot;
 use tokio::time::{advance, sleep};
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
+use tower_breakwater::bulkhead::Bulkhead;
+use tower_breakwater::circuit_breaker::CircuitBreaker;
+use tower_breakwater::fallback::Fallback;
+use tower_breakwater::metrics::Metrics;
+use tower_breakwater::retry::{Backoff, Budget, Jitter, RetryLayer};
+use tower_breakwater::timeout::TimeoutLayer;
+use tower_breakwater::{Error, ErrorKind};
 
 #[path = "support/scrape.rs"]
 mod scrape;

@@ -11,11 +11,11 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, Permit, State};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::time::Instant;
+use tower_breakwater::circuit_breaker::{CircuitBreaker, Permit, State};
 
 const OPEN_FOR: Duration = Duration::from_secs(10);
 
@@ -443,7 +443,7 @@ fn run(config: Config, ops: &[Op]) -> Result<(), TestCaseError> {
 fn check(
     breaker: &CircuitBreaker,
     model: &mut Model,
-    events: &mut tokio::sync::broadcast::Receiver<breakwater::circuit_breaker::Transition>,
+    events: &mut tokio::sync::broadcast::Receiver<tower_breakwater::circuit_breaker::Transition>,
     origin: Instant,
     at: &str,
 ) -> Result<(), TestCaseError> {

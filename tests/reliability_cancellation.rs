@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use breakwater::bulkhead::Bulkhead;
-use breakwater::chaos::Chaos;
-use breakwater::circuit_breaker::{CircuitBreaker, State};
-use breakwater::retry::{Backoff, Jitter, RetryLayer};
-use breakwater::{Error, Resilience};
 use tokio::time::{advance, sleep, timeout};
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
+use tower_breakwater::bulkhead::Bulkhead;
+use tower_breakwater::chaos::Chaos;
+use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+use tower_breakwater::retry::{Backoff, Jitter, RetryLayer};
+use tower_breakwater::{Error, Resilience};
 
 const MS: Duration = Duration::from_millis(1);
 

@@ -1,17 +1,17 @@
 //! The chaos layer's faults, one by one, on the paused clock: what each does to the call
 //! and to the inner service, and that its error fits both `BoxError` and
-//! `breakwater::Error` stacks.
+//! `tower_breakwater::Error` stacks.
 #![cfg(feature = "chaos")]
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakwater::chaos::{Chaos, ChaosError, Fault};
-use breakwater::timeout::TimeoutLayer;
-use breakwater::Error;
 use tokio::time::Instant;
 use tower::{service_fn, BoxError, Layer, ServiceBuilder, ServiceExt};
+use tower_breakwater::chaos::{Chaos, ChaosError, Fault};
+use tower_breakwater::timeout::TimeoutLayer;
+use tower_breakwater::Error;
 
 /// Counts calls made to it, and answers that were polled to the end, after 10 ms.
 fn counted() -> (
@@ -67,7 +67,7 @@ async fn a_hang_is_ended_only_by_a_timeout_above_it() {
         .service(svc);
     let start = Instant::now();
     let err = svc.oneshot(1).await.unwrap_err();
-    assert!(err.is::<breakwater::timeout::Elapsed>(), "{err}");
+    assert!(err.is::<tower_breakwater::timeout::Elapsed>(), "{err}");
     assert_eq!(start.elapsed(), Duration::from_secs(2));
     assert_eq!(called.load(Relaxed), 0);
 }

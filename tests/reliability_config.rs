@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use breakwater::chaos::Chaos;
-use breakwater::config::{ChaosConfig, RetryConfig, StackConfig};
-use breakwater::retry::{Backoff, Budget, Jitter, RetryLayer};
 use proptest::prelude::*;
+use tower_breakwater::chaos::Chaos;
+use tower_breakwater::config::{ChaosConfig, RetryConfig, StackConfig};
+use tower_breakwater::retry::{Backoff, Budget, Jitter, RetryLayer};
 
 /// Every section with every field, in TOML.
 const FULL_TOML: &str = r#"
@@ -257,7 +257,7 @@ fn malformed_documents_are_parse_errors_that_say_why() {
 
 #[test]
 fn the_retry_and_chaos_builders_name_every_bad_field_in_code_too() {
-    let err = |r: Result<RetryLayer, breakwater::ConfigError>| r.unwrap_err().field();
+    let err = |r: Result<RetryLayer, tower_breakwater::ConfigError>| r.unwrap_err().field();
     assert_eq!(err(RetryLayer::builder("").build()), "name");
     assert_eq!(
         err(RetryLayer::builder("db").max_attempts(0).build()),
@@ -279,10 +279,10 @@ fn the_retry_and_chaos_builders_name_every_bad_field_in_code_too() {
         err(RetryLayer::builder("db").max_retry_after(huge).build()),
         "max_retry_after"
     );
-    let budget = |b: breakwater::retry::BudgetBuilder| b.build().unwrap_err().field();
+    let budget = |b: tower_breakwater::retry::BudgetBuilder| b.build().unwrap_err().field();
     assert_eq!(budget(Budget::builder().ratio(f64::NAN)), "ratio");
     assert_eq!(budget(Budget::builder().window(Duration::ZERO)), "window");
-    let chaos = |b: breakwater::chaos::Builder| b.build().unwrap_err().field();
+    let chaos = |b: tower_breakwater::chaos::Builder| b.build().unwrap_err().field();
     assert_eq!(chaos(Chaos::builder("")), "name");
     assert_eq!(
         chaos(Chaos::builder("db").error_rate(f64::NAN)),

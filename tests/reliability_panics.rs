@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakwater::bulkhead::Bulkhead;
-use breakwater::circuit_breaker::{CircuitBreaker, State};
-use breakwater::classify::Outcome;
-use breakwater::fallback::Fallback;
-use breakwater::retry::RetryLayer;
-use breakwater::{Error, Resilience};
 use tokio::time::advance;
 use tower::{service_fn, Layer, ServiceExt};
+use tower_breakwater::bulkhead::Bulkhead;
+use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+use tower_breakwater::classify::Outcome;
+use tower_breakwater::fallback::Fallback;
+use tower_breakwater::retry::RetryLayer;
+use tower_breakwater::{Error, Resilience};
 
 const BOOM: u32 = 13;
 

@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use breakwater::bulkhead::Bulkhead;
-use breakwater::chaos::{Chaos, ChaosError};
-use breakwater::circuit_breaker::{CircuitBreaker, State};
-use breakwater::fallback::Fallback;
-use breakwater::{Error, ErrorKind, Resilience};
 use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_breakwater::bulkhead::Bulkhead;
+use tower_breakwater::chaos::{Chaos, ChaosError};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+use tower_breakwater::fallback::Fallback;
+use tower_breakwater::{Error, ErrorKind, Resilience};
 
 const TASKS: u64 = 64;
 const CALLS: u64 = 1_000_000;

@@ -17,9 +17,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use breakwater::circuit_breaker::{CircuitBreaker, State};
-use breakwater::http::ResponseClassifier;
-use breakwater::{Error, Resilience};
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -30,6 +27,9 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio::time::Sleep;
 use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+use tower_breakwater::http::ResponseClassifier;
+use tower_breakwater::{Error, Resilience};
 
 const TIMEOUT: Duration = Duration::from_millis(150);
 const OPEN_FOR: Duration = Duration::from_millis(300);

@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use breakwater::bulkhead::BulkheadFull;
-use breakwater::circuit_breaker::CircuitBreaker;
-use breakwater::retry::{Backoff, Budget, Jitter, RetriesExhausted, RetryLayer};
-use breakwater::timeout::Elapsed;
-use breakwater::{Error, ErrorKind};
 use proptest::prelude::*;
 use tokio::time::Instant;
 use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_breakwater::bulkhead::BulkheadFull;
+use tower_breakwater::circuit_breaker::CircuitBreaker;
+use tower_breakwater::retry::{Backoff, Budget, Jitter, RetriesExhausted, RetryLayer};
+use tower_breakwater::timeout::Elapsed;
+use tower_breakwater::{Error, ErrorKind};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -678,8 +678,8 @@ proptest! {
 #[cfg(feature = "http")]
 mod http_retry_after {
     use super::*;
-    use breakwater::retry::http::RetryOnStatus;
     use http::{Request, Response};
+    use tower_breakwater::retry::http::RetryOnStatus;
 
     type HttpReply = Result<Response<()>, Error<String, Request<()>>>;
 
@@ -724,7 +724,7 @@ mod http_retry_after {
         (server, log)
     }
 
-    fn retry() -> breakwater::retry::Builder<RetryOnStatus> {
+    fn retry() -> tower_breakwater::retry::Builder<RetryOnStatus> {
         RetryLayer::builder("api")
             .retry_if(RetryOnStatus)
             .backoff(Backoff::constant(MS * 100))

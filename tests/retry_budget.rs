@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakwater::retry::{Backoff, Budget, Jitter, RetryLayer};
-use breakwater::Error;
 use tokio::time::Instant;
 use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_breakwater::retry::{Backoff, Budget, Jitter, RetryLayer};
+use tower_breakwater::Error;
 
 type Reply = Result<(), Error<&'static str, u32>>;
 

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, State};
-use breakwater::timeout::{Elapsed, Timeout, TimeoutLayer};
-use breakwater::Error;
 use tokio::time::{advance, sleep, Instant};
 use tower::util::MapErrLayer;
 use tower::{service_fn, BoxError, Layer, Service, ServiceBuilder, ServiceExt};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+use tower_breakwater::timeout::{Elapsed, Timeout, TimeoutLayer};
+use tower_breakwater::Error;
 
 const LIMIT: Duration = Duration::from_millis(250);
 

@@ -23,8 +23,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakwater::circuit_breaker::State;
 use indicatif::{ProgressBar, ProgressStyle};
+use tower_breakwater::circuit_breaker::State;
 
 use demo::script::{Health, Script};
 use demo::{Config, Observer, OrderOutcome, Tally};

@@ -21,7 +21,7 @@ use crate::config_error::LONGEST as MAX_WAIT;
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::bulkhead::Bulkhead;
+/// use tower_breakwater::bulkhead::Bulkhead;
 ///
 /// let bulkhead = Bulkhead::builder("payments")
 ///     .max_concurrent(16)
@@ -66,7 +66,7 @@ impl Builder {
     /// from the `poll_ready` that reserved it until its response future ends or is dropped.
     ///
     /// ```
-    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(8).build().unwrap();
     /// assert_eq!(bulkhead.max_concurrent(), 8);
     /// ```
@@ -81,7 +81,7 @@ impl Builder {
     /// every excess request in memory.
     ///
     /// ```
-    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(8).max_waiting(32).build().unwrap();
     /// assert_eq!(bulkhead.max_waiting(), 32);
     /// ```
@@ -96,7 +96,7 @@ impl Builder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
     /// let bulkhead = Bulkhead::builder("db")
     ///     .max_concurrent(8)
     ///     .max_waiting(32)
@@ -123,7 +123,7 @@ impl Builder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
     /// let err = Bulkhead::builder("db").max_concurrent(0).build().unwrap_err();
     /// assert_eq!(
     ///     err.to_string(),

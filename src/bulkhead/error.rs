@@ -13,7 +13,7 @@ use crate::Name;
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::bulkhead::BulkheadFull;
+/// use tower_breakwater::bulkhead::BulkheadFull;
 ///
 /// let full = BulkheadFull::new("payments", 16, None);
 /// assert_eq!(full.max_concurrent(), 16);
@@ -36,7 +36,7 @@ impl BulkheadFull {
     /// refused at once because the wait queue was full or waiting is off).
     ///
     /// ```
-    /// # use breakwater::bulkhead::BulkheadFull;
+    /// # use tower_breakwater::bulkhead::BulkheadFull;
     /// assert_eq!(BulkheadFull::new("db", 4, None).name(), "db");
     /// ```
     pub fn new(name: impl Into<Name>, max_concurrent: usize, waited: Option<Duration>) -> Self {
@@ -53,7 +53,7 @@ impl<Req> BulkheadFull<Req> {
     /// The same refusal, carrying `request` back to the caller.
     ///
     /// ```
-    /// # use breakwater::bulkhead::BulkheadFull;
+    /// # use tower_breakwater::bulkhead::BulkheadFull;
     /// let full = BulkheadFull::new("db", 4, None).with_request("query");
     /// assert_eq!(full.into_request(), Some("query"));
     /// ```
@@ -69,7 +69,7 @@ impl<Req> BulkheadFull<Req> {
     /// The same refusal without its request.
     ///
     /// ```
-    /// # use breakwater::bulkhead::BulkheadFull;
+    /// # use tower_breakwater::bulkhead::BulkheadFull;
     /// let full: BulkheadFull = BulkheadFull::new("db", 4, None).with_request(1).without_request();
     /// assert!(full.request().is_none());
     /// ```
@@ -85,7 +85,7 @@ impl<Req> BulkheadFull<Req> {
     /// The bulkhead's name.
     ///
     /// ```
-    /// # use breakwater::bulkhead::BulkheadFull;
+    /// # use tower_breakwater::bulkhead::BulkheadFull;
     /// assert_eq!(BulkheadFull::new("db", 4, None).name(), "db");
     /// ```
     pub fn name(&self) -> &str {
@@ -95,7 +95,7 @@ impl<Req> BulkheadFull<Req> {
     /// How many calls may be in flight at once.
     ///
     /// ```
-    /// # use breakwater::bulkhead::BulkheadFull;
+    /// # use tower_breakwater::bulkhead::BulkheadFull;
     /// assert_eq!(BulkheadFull::new("db", 4, None).max_concurrent(), 4);
     /// ```
     pub fn max_concurrent(&self) -> usize {
@@ -106,7 +106,7 @@ impl<Req> BulkheadFull<Req> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::bulkhead::BulkheadFull;
+    /// # use tower_breakwater::bulkhead::BulkheadFull;
     /// let full = BulkheadFull::new("db", 4, Some(Duration::from_millis(5)));
     /// assert_eq!(full.waited(), Some(Duration::from_millis(5)));
     /// ```
@@ -117,7 +117,7 @@ impl<Req> BulkheadFull<Req> {
     /// The request that was not sent, if the refusal carries one.
     ///
     /// ```
-    /// # use breakwater::bulkhead::BulkheadFull;
+    /// # use tower_breakwater::bulkhead::BulkheadFull;
     /// assert_eq!(BulkheadFull::new("db", 4, None).with_request(9).request(), Some(&9));
     /// ```
     pub fn request(&self) -> Option<&Req> {
@@ -127,7 +127,7 @@ impl<Req> BulkheadFull<Req> {
     /// Take the unsent request out.
     ///
     /// ```
-    /// # use breakwater::bulkhead::BulkheadFull;
+    /// # use tower_breakwater::bulkhead::BulkheadFull;
     /// let mut full = BulkheadFull::new("db", 4, None).with_request(9);
     /// assert_eq!(full.take_request(), Some(9));
     /// assert_eq!(full.take_request(), None);
@@ -139,7 +139,7 @@ impl<Req> BulkheadFull<Req> {
     /// The unsent request, if any.
     ///
     /// ```
-    /// # use breakwater::bulkhead::BulkheadFull;
+    /// # use tower_breakwater::bulkhead::BulkheadFull;
     /// assert_eq!(BulkheadFull::new("db", 4, None).into_request(), None);
     /// ```
     pub fn into_request(self) -> Option<Req> {

@@ -16,7 +16,7 @@ pin_project! {
     /// (cancelled). Nothing is boxed.
     ///
     /// ```
-    /// use breakwater::bulkhead::{Bulkhead, ResponseFuture};
+    /// use tower_breakwater::bulkhead::{Bulkhead, ResponseFuture};
     /// use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]

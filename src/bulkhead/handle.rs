@@ -24,7 +24,7 @@ use crate::Name;
 /// [`rejected`](Self::rejected).
 ///
 /// ```
-/// use breakwater::bulkhead::Bulkhead;
+/// use tower_breakwater::bulkhead::Bulkhead;
 ///
 /// let bulkhead = Bulkhead::builder("inventory").max_concurrent(4).build().unwrap();
 /// let same = bulkhead.clone();
@@ -71,7 +71,7 @@ impl Bulkhead {
     /// Start building a bulkhead named `name` (used in errors and metric labels).
     ///
     /// ```
-    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).build().unwrap();
     /// assert_eq!(bulkhead.name(), "db");
     /// ```
@@ -94,7 +94,7 @@ impl Bulkhead {
     /// axum does per route, still gives one limit).
     ///
     /// ```
-    /// use breakwater::bulkhead::Bulkhead;
+    /// use tower_breakwater::bulkhead::Bulkhead;
     /// use tower::{service_fn, BoxError, ServiceBuilder, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
@@ -113,7 +113,7 @@ impl Bulkhead {
     /// The bulkhead's name.
     ///
     /// ```
-    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).build().unwrap();
     /// assert_eq!(bulkhead.name(), "db");
     /// ```
@@ -124,7 +124,7 @@ impl Bulkhead {
     /// How many calls may be in flight at once.
     ///
     /// ```
-    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).build().unwrap();
     /// assert_eq!(bulkhead.max_concurrent(), 2);
     /// ```
@@ -135,7 +135,7 @@ impl Bulkhead {
     /// How many callers may wait for a slot (0: none, refuse at once when full).
     ///
     /// ```
-    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).build().unwrap();
     /// assert_eq!(bulkhead.max_waiting(), 0);
     /// ```
@@ -146,7 +146,7 @@ impl Bulkhead {
     /// How long a caller waits at most (`None`: until a slot frees).
     ///
     /// ```
-    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).max_waiting(1).build().unwrap();
     /// assert_eq!(bulkhead.max_wait(), None);
     /// ```
@@ -159,7 +159,7 @@ impl Bulkhead {
     /// semaphore: counting costs the calls nothing.
     ///
     /// ```
-    /// use breakwater::bulkhead::Bulkhead;
+    /// use tower_breakwater::bulkhead::Bulkhead;
     /// use tower::{service_fn, BoxError, Layer, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
@@ -182,7 +182,7 @@ impl Bulkhead {
     /// Callers waiting for a slot now.
     ///
     /// ```
-    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).build().unwrap();
     /// assert_eq!(bulkhead.waiting(), 0);
     /// ```
@@ -193,7 +193,7 @@ impl Bulkhead {
     /// Calls refused since the bulkhead was built (a counter: it only grows).
     ///
     /// ```
-    /// # use breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).build().unwrap();
     /// assert_eq!(bulkhead.rejected(), 0);
     /// ```

@@ -8,7 +8,7 @@ use super::{Bulkhead, BulkheadService};
 /// [`Bulkhead::layer`]. Cheap to clone (one `Arc`).
 ///
 /// ```
-/// use breakwater::bulkhead::Bulkhead;
+/// use tower_breakwater::bulkhead::Bulkhead;
 /// use tower::{service_fn, BoxError, Layer};
 ///
 /// let bulkhead = Bulkhead::builder("db").max_concurrent(1).build().unwrap();

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use breakwater::bulkhead::{Bulkhead, BulkheadFull};
+//! use tower_breakwater::bulkhead::{Bulkhead, BulkheadFull};
 //! use tower::{service_fn, BoxError, Service, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -60,16 +60,16 @@
 //! # Errors
 //! The layer does not wrap the inner service's error: [`BulkheadService`] keeps it, and
 //! asks only that it can hold the refusal (`S::Error: From<BulkheadFull<Req>>`).
-//! [`breakwater::Error<E, Req>`](crate::Error) can (match on
+//! [`tower_breakwater::Error<E, Req>`](crate::Error) can (match on
 //! [`Error::BulkheadFull`](crate::Error::BulkheadFull)), and so can tower's `BoxError`
 //! (downcast to `BulkheadFull<Req>`). A service with its own error type is lifted first,
-//! below the bulkhead: with tower's `MapErrLayer::new(breakwater::Error::Inner)`, or
+//! below the bulkhead: with tower's `MapErrLayer::new(tower_breakwater::Error::Inner)`, or
 //! `.map_err(Into::into)` to a `BoxError`.
 //!
 //! ```
 //! use std::time::Duration;
-//! use breakwater::bulkhead::Bulkhead;
-//! use breakwater::Error;
+//! use tower_breakwater::bulkhead::Bulkhead;
+//! use tower_breakwater::Error;
 //! use tower::util::MapErrLayer;
 //! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 //!

@@ -23,11 +23,11 @@ use super::{Bulkhead, BulkheadFull, ResponseFuture};
 /// carrying the unsent request. The inner service is not polled then.
 ///
 /// It keeps the inner service's error type, which must be able to hold the refusal
-/// (`S::Error: From<BulkheadFull<Req>>`): [`breakwater::Error<E, Req>`](crate::Error) and
+/// (`S::Error: From<BulkheadFull<Req>>`): [`tower_breakwater::Error<E, Req>`](crate::Error) and
 /// tower's `BoxError` (for `Req: Send + Sync + 'static`) both can.
 ///
 /// ```
-/// use breakwater::bulkhead::{Bulkhead, BulkheadService};
+/// use tower_breakwater::bulkhead::{Bulkhead, BulkheadService};
 /// use tower::{service_fn, BoxError, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -64,7 +64,7 @@ impl<S> BulkheadService<S> {
     /// Put `inner` behind `bulkhead`.
     ///
     /// ```
-    /// # use breakwater::bulkhead::{Bulkhead, BulkheadService};
+    /// # use tower_breakwater::bulkhead::{Bulkhead, BulkheadService};
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(4).build().unwrap();
     /// let svc = BulkheadService::new((), bulkhead);
     /// # let _ = svc;
@@ -81,7 +81,7 @@ impl<S> BulkheadService<S> {
     /// The bulkhead in front of the service.
     ///
     /// ```
-    /// # use breakwater::bulkhead::{Bulkhead, BulkheadService};
+    /// # use tower_breakwater::bulkhead::{Bulkhead, BulkheadService};
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(4).build().unwrap();
     /// let svc = BulkheadService::new((), bulkhead);
     /// assert_eq!(svc.bulkhead().max_concurrent(), 4);
@@ -93,7 +93,7 @@ impl<S> BulkheadService<S> {
     /// The inner service.
     ///
     /// ```
-    /// # use breakwater::bulkhead::{Bulkhead, BulkheadService};
+    /// # use tower_breakwater::bulkhead::{Bulkhead, BulkheadService};
     /// # let bulkhead = Bulkhead::builder("db").max_concurrent(4).build().unwrap();
     /// let svc = BulkheadService::new(7, bulkhead);
     /// assert_eq!(*svc.get_ref(), 7);
@@ -105,7 +105,7 @@ impl<S> BulkheadService<S> {
     /// The inner service, mutably.
     ///
     /// ```
-    /// # use breakwater::bulkhead::{Bulkhead, BulkheadService};
+    /// # use tower_breakwater::bulkhead::{Bulkhead, BulkheadService};
     /// # let bulkhead = Bulkhead::builder("db").max_concurrent(4).build().unwrap();
     /// let mut svc = BulkheadService::new(7, bulkhead);
     /// *svc.get_mut() += 1;
@@ -118,7 +118,7 @@ impl<S> BulkheadService<S> {
     /// The inner service, unwrapped (a reserved slot is given back).
     ///
     /// ```
-    /// # use breakwater::bulkhead::{Bulkhead, BulkheadService};
+    /// # use tower_breakwater::bulkhead::{Bulkhead, BulkheadService};
     /// # let bulkhead = Bulkhead::builder("db").max_concurrent(4).build().unwrap();
     /// let svc = BulkheadService::new(7, bulkhead);
     /// assert_eq!(svc.into_inner(), 7);

@@ -14,7 +14,7 @@ use crate::{ConfigError, Name};
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::chaos::Chaos;
+/// use tower_breakwater::chaos::Chaos;
 ///
 /// let chaos = Chaos::builder("payments")
 ///     .error_rate(0.05)
@@ -108,7 +108,7 @@ impl Builder {
     /// calling the inner service (default 0).
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").error_rate(0.2).build().unwrap();
     /// assert_eq!(chaos.error_rate(), 0.2);
     /// ```
@@ -122,7 +122,7 @@ impl Builder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").latency(0.5, Duration::from_millis(250)).build().unwrap();
     /// assert_eq!(chaos.latency(), (0.5, Duration::from_millis(250)));
     /// ```
@@ -136,7 +136,7 @@ impl Builder {
     /// Only something above — a timeout, or the caller dropping the call — ends them.
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").hang_rate(0.01).build().unwrap();
     /// assert_eq!(chaos.hang_rate(), 0.01);
     /// ```
@@ -149,7 +149,7 @@ impl Builder {
     /// it and fail with a [`ChaosError`](super::ChaosError) (default 0).
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").abort_rate(0.05).build().unwrap();
     /// assert_eq!(chaos.abort_rate(), 0.05);
     /// ```
@@ -162,7 +162,7 @@ impl Builder {
     /// in every run with the same seed and rates (default: a random seed).
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").seed(7).build().unwrap().seed(), 7);
     /// ```
     pub fn seed(mut self, seed: u64) -> Self {
@@ -174,7 +174,7 @@ impl Builder {
     /// [`Chaos::enable`] and [`Chaos::disable`].
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").error_rate(1.0).enabled(false).build().unwrap();
     /// assert!(!chaos.is_enabled());
     /// ```
@@ -187,7 +187,7 @@ impl Builder {
     /// field, never a panic.
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let err = Chaos::builder("db").error_rate(0.6).abort_rate(0.6).build().unwrap_err();
     /// assert_eq!(err.field(), "abort_rate");
     /// let err = Chaos::builder("db").hang_rate(f64::NAN).build().unwrap_err();

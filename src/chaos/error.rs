@@ -11,7 +11,7 @@ use crate::Name;
 /// ends on its own — a timeout above it, or the caller, has to give up.
 ///
 /// ```
-/// use breakwater::chaos::{ChaosError, Fault};
+/// use tower_breakwater::chaos::{ChaosError, Fault};
 ///
 /// let e = ChaosError::new("payments", Fault::Abort);
 /// assert_eq!(e.fault(), Fault::Abort);
@@ -35,12 +35,12 @@ pub enum Fault {
 /// [`Fault::Abort`]). Match on it to tell a rehearsed failure from a real one.
 ///
 /// It converts into tower's `BoxError` (downcast it back with `downcast_ref`), into
-/// `std::io::Error` (kind `Other`), and into [`breakwater::Error<E, Req>`](crate::Error)
+/// `std::io::Error` (kind `Other`), and into [`tower_breakwater::Error<E, Req>`](crate::Error)
 /// as [`Error::Inner`](crate::Error::Inner) whenever `E` can hold it — so a circuit
 /// breaker above it sees what a real dependency failure looks like.
 ///
 /// ```
-/// use breakwater::chaos::{ChaosError, Fault};
+/// use tower_breakwater::chaos::{ChaosError, Fault};
 ///
 /// let e = ChaosError::new("payments", Fault::Error);
 /// assert_eq!(e.name(), "payments");
@@ -60,7 +60,7 @@ impl ChaosError {
     /// tests and fakes can make one too).
     ///
     /// ```
-    /// use breakwater::chaos::{ChaosError, Fault};
+    /// use tower_breakwater::chaos::{ChaosError, Fault};
     /// let e = ChaosError::new("db", Fault::Error);
     /// assert_eq!(e.fault(), Fault::Error);
     /// ```
@@ -74,7 +74,7 @@ impl ChaosError {
     /// The name of the chaos layer that injected the fault.
     ///
     /// ```
-    /// # use breakwater::chaos::{ChaosError, Fault};
+    /// # use tower_breakwater::chaos::{ChaosError, Fault};
     /// assert_eq!(ChaosError::new("db", Fault::Error).name(), "db");
     /// ```
     pub fn name(&self) -> &str {
@@ -84,7 +84,7 @@ impl ChaosError {
     /// Which fault it was: [`Fault::Error`] or [`Fault::Abort`].
     ///
     /// ```
-    /// # use breakwater::chaos::{ChaosError, Fault};
+    /// # use tower_breakwater::chaos::{ChaosError, Fault};
     /// assert_eq!(ChaosError::new("db", Fault::Abort).fault(), Fault::Abort);
     /// ```
     pub fn fault(&self) -> Fault {
@@ -95,7 +95,7 @@ impl ChaosError {
     /// the dependency may have acted on the request.
     ///
     /// ```
-    /// # use breakwater::chaos::{ChaosError, Fault};
+    /// # use tower_breakwater::chaos::{ChaosError, Fault};
     /// assert!(ChaosError::new("db", Fault::Abort).is_abort());
     /// ```
     pub fn is_abort(&self) -> bool {

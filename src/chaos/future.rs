@@ -15,7 +15,7 @@ pin_project! {
     /// the fault drawn for it — delayed, failed, hanging, or aborted. Nothing is boxed.
     ///
     /// ```
-    /// use breakwater::chaos::{Chaos, ResponseFuture};
+    /// use tower_breakwater::chaos::{Chaos, ResponseFuture};
     /// use tower::{service_fn, BoxError, Layer, Service, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]

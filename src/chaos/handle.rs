@@ -19,7 +19,7 @@ use crate::{ConfigError, Name};
 /// what it did with [`stats`](Self::stats).
 ///
 /// ```
-/// use breakwater::chaos::{Chaos, ChaosError};
+/// use tower_breakwater::chaos::{Chaos, ChaosError};
 /// use tower::{service_fn, BoxError, Layer, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -80,7 +80,7 @@ pub(crate) enum Decision {
 /// What a chaos handle has done so far; from [`Chaos::stats`].
 ///
 /// ```
-/// use breakwater::chaos::Chaos;
+/// use tower_breakwater::chaos::Chaos;
 /// let stats = Chaos::builder("db").build().unwrap().stats();
 /// assert_eq!(stats.calls, 0);
 /// assert_eq!(stats.faults(), 0);
@@ -104,7 +104,7 @@ impl Stats {
     /// All faults injected.
     ///
     /// ```
-    /// # use breakwater::chaos::Stats;
+    /// # use tower_breakwater::chaos::Stats;
     /// assert_eq!(Stats::default().faults(), 0);
     /// ```
     pub fn faults(&self) -> u64 {
@@ -121,7 +121,7 @@ impl Chaos {
     /// Start building a fault injector named `name` (the name its errors carry).
     ///
     /// ```
-    /// use breakwater::chaos::Chaos;
+    /// use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("payments").error_rate(0.1).build().unwrap();
     /// assert_eq!(chaos.name(), "payments");
     /// ```
@@ -155,7 +155,7 @@ impl Chaos {
     /// A layer that injects this handle's faults into the service it wraps.
     ///
     /// ```
-    /// use breakwater::chaos::Chaos;
+    /// use tower_breakwater::chaos::Chaos;
     /// use tower::{service_fn, BoxError, Layer};
     /// let chaos = Chaos::builder("db").build().unwrap();
     /// let svc = chaos.layer().layer(service_fn(|()| async { Ok::<_, BoxError>(()) }));
@@ -168,7 +168,7 @@ impl Chaos {
     /// The name its errors carry.
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").build().unwrap().name(), "db");
     /// ```
     pub fn name(&self) -> &str {
@@ -178,7 +178,7 @@ impl Chaos {
     /// The seed the faults are drawn from (print it to replay a failing run).
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").seed(9).build().unwrap().seed(), 9);
     /// ```
     pub fn seed(&self) -> u64 {
@@ -188,7 +188,7 @@ impl Chaos {
     /// Whether faults are injected now.
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// assert!(Chaos::builder("db").build().unwrap().is_enabled());
     /// ```
     pub fn is_enabled(&self) -> bool {
@@ -198,7 +198,7 @@ impl Chaos {
     /// Switch fault injection on (calls already made keep their fate).
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").enabled(false).build().unwrap();
     /// chaos.enable();
     /// assert!(chaos.is_enabled());
@@ -211,7 +211,7 @@ impl Chaos {
     /// each). Calls already delayed, hanging or aborting keep their fate.
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").build().unwrap();
     /// chaos.disable();
     /// assert!(!chaos.is_enabled());
@@ -223,7 +223,7 @@ impl Chaos {
     /// The share of calls failed at once.
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").build().unwrap().error_rate(), 0.0);
     /// ```
     pub fn error_rate(&self) -> f64 {
@@ -234,7 +234,7 @@ impl Chaos {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").build().unwrap().latency(), (0.0, Duration::ZERO));
     /// ```
     pub fn latency(&self) -> (f64, Duration) {
@@ -245,7 +245,7 @@ impl Chaos {
     /// The share of calls made to hang.
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").build().unwrap().hang_rate(), 0.0);
     /// ```
     pub fn hang_rate(&self) -> f64 {
@@ -255,7 +255,7 @@ impl Chaos {
     /// The share of calls aborted after they were sent.
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").build().unwrap().abort_rate(), 0.0);
     /// ```
     pub fn abort_rate(&self) -> f64 {
@@ -266,7 +266,7 @@ impl Chaos {
     /// all rates stays at most 1), and on error nothing changes.
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").hang_rate(0.5).build().unwrap();
     /// chaos.set_error_rate(0.5).unwrap();
     /// assert_eq!(chaos.set_error_rate(0.6).unwrap_err().field(), "error_rate");
@@ -280,7 +280,7 @@ impl Chaos {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").build().unwrap();
     /// chaos.set_latency(1.0, Duration::from_millis(20)).unwrap();
     /// assert_eq!(chaos.latency(), (1.0, Duration::from_millis(20)));
@@ -295,7 +295,7 @@ impl Chaos {
     /// Change the hang rate while traffic flows (checked like the builder's).
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").build().unwrap();
     /// chaos.set_hang_rate(0.25).unwrap();
     /// assert_eq!(chaos.hang_rate(), 0.25);
@@ -307,7 +307,7 @@ impl Chaos {
     /// Change the abort rate while traffic flows (checked like the builder's).
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").build().unwrap();
     /// assert_eq!(chaos.set_abort_rate(-1.0).unwrap_err().field(), "abort_rate");
     /// ```
@@ -319,7 +319,7 @@ impl Chaos {
     /// they may be from slightly different instants.
     ///
     /// ```
-    /// # use breakwater::chaos::Chaos;
+    /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").build().unwrap();
     /// assert_eq!(chaos.stats(), Default::default());
     /// ```

@@ -8,7 +8,7 @@ use super::{Chaos, ChaosService};
 /// [`Chaos::layer`]. Cheap to clone (one `Arc`).
 ///
 /// ```
-/// use breakwater::chaos::Chaos;
+/// use tower_breakwater::chaos::Chaos;
 /// use tower::{service_fn, BoxError, Layer};
 ///
 /// let chaos = Chaos::builder("db").error_rate(0.1).build().unwrap();

@@ -8,9 +8,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use breakwater::chaos::Chaos;
-//! use breakwater::circuit_breaker::{CircuitBreaker, State};
-//! use breakwater::{Error, Resilience};
+//! use tower_breakwater::chaos::Chaos;
+//! use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+//! use tower_breakwater::{Error, Resilience};
 //! use tower::{service_fn, Layer, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -58,7 +58,7 @@
 //! # Errors
 //! The layer keeps the inner service's error type and asks only that it can hold a
 //! [`ChaosError`] (`S::Error: From<ChaosError>`): tower's `BoxError`, `std::io::Error`,
-//! and [`breakwater::Error<E, Req>`](crate::Error) — as [`Error::Inner`](crate::Error::Inner),
+//! and [`tower_breakwater::Error<E, Req>`](crate::Error) — as [`Error::Inner`](crate::Error::Inner),
 //! when `E` can hold it — all can. So to every layer above, an injected fault is the
 //! dependency failing: the breaker counts it, the retry retries it.
 //!

@@ -16,10 +16,10 @@ use super::{Chaos, ChaosError, Fault, ResponseFuture};
 ///
 /// It keeps the inner service's error type, which must be able to hold the injected error
 /// (`S::Error: From<ChaosError>`): tower's `BoxError`, `std::io::Error`, and
-/// [`breakwater::Error<E, Req>`](crate::Error) (as `Error::Inner`, when `E` can) all can.
+/// [`tower_breakwater::Error<E, Req>`](crate::Error) (as `Error::Inner`, when `E` can) all can.
 ///
 /// ```
-/// use breakwater::chaos::{Chaos, ChaosService};
+/// use tower_breakwater::chaos::{Chaos, ChaosService};
 /// use tower::{service_fn, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -40,7 +40,7 @@ impl<S> ChaosService<S> {
     /// Inject `chaos`'s faults into `inner`.
     ///
     /// ```
-    /// # use breakwater::chaos::{Chaos, ChaosService};
+    /// # use tower_breakwater::chaos::{Chaos, ChaosService};
     /// let svc = ChaosService::new((), Chaos::builder("db").build().unwrap());
     /// # let _ = svc;
     /// ```
@@ -51,7 +51,7 @@ impl<S> ChaosService<S> {
     /// The handle that steers it.
     ///
     /// ```
-    /// # use breakwater::chaos::{Chaos, ChaosService};
+    /// # use tower_breakwater::chaos::{Chaos, ChaosService};
     /// let svc = ChaosService::new((), Chaos::builder("db").build().unwrap());
     /// assert_eq!(svc.chaos().name(), "db");
     /// ```
@@ -62,7 +62,7 @@ impl<S> ChaosService<S> {
     /// The inner service.
     ///
     /// ```
-    /// # use breakwater::chaos::{Chaos, ChaosService};
+    /// # use tower_breakwater::chaos::{Chaos, ChaosService};
     /// let svc = ChaosService::new(7, Chaos::builder("db").build().unwrap());
     /// assert_eq!(*svc.get_ref(), 7);
     /// ```
@@ -73,7 +73,7 @@ impl<S> ChaosService<S> {
     /// The inner service, mutably.
     ///
     /// ```
-    /// # use breakwater::chaos::{Chaos, ChaosService};
+    /// # use tower_breakwater::chaos::{Chaos, ChaosService};
     /// let mut svc = ChaosService::new(7, Chaos::builder("db").build().unwrap());
     /// *svc.get_mut() += 1;
     /// assert_eq!(*svc.get_ref(), 8);
@@ -85,7 +85,7 @@ impl<S> ChaosService<S> {
     /// The inner service, unwrapped.
     ///
     /// ```
-    /// # use breakwater::chaos::{Chaos, ChaosService};
+    /// # use tower_breakwater::chaos::{Chaos, ChaosService};
     /// let svc = ChaosService::new(7, Chaos::builder("db").build().unwrap());
     /// assert_eq!(svc.into_inner(), 7);
     /// ```

@@ -11,7 +11,7 @@ impl CircuitBreaker {
     /// the returned future mid-call counts the call as cancelled.
     ///
     /// ```
-    /// use breakwater::circuit_breaker::CircuitBreaker;
+    /// use tower_breakwater::circuit_breaker::CircuitBreaker;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -34,8 +34,8 @@ impl CircuitBreaker {
     /// Like [`call`](Self::call), with a classifier that decides which outcomes are failures.
     ///
     /// ```
-    /// use breakwater::circuit_breaker::CircuitBreaker;
-    /// use breakwater::classify::Outcome;
+    /// use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// use tower_breakwater::classify::Outcome;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {

@@ -22,7 +22,7 @@ use crate::config_error::LONGEST as TEN_YEARS;
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::circuit_breaker::CircuitBreaker;
+/// use tower_breakwater::circuit_breaker::CircuitBreaker;
 ///
 /// let breaker = CircuitBreaker::builder("payments")
 ///     .failure_rate(0.5)
@@ -150,7 +150,7 @@ impl Builder {
     /// the run. Cannot be combined with the rate settings.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").consecutive_failures(3).build().unwrap();
     /// # let _ = breaker;
     /// ```
@@ -165,7 +165,7 @@ impl Builder {
     /// bad outcome, never on a success.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").failure_rate(0.25).build().unwrap();
     /// # let _ = breaker;
     /// ```
@@ -177,7 +177,7 @@ impl Builder {
     /// Rate rules look at the last `calls` outcomes (the default window, 100 calls).
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").count_window(50).build().unwrap();
     /// # let _ = breaker;
     /// ```
@@ -205,7 +205,7 @@ impl Builder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db")
     ///     .time_window(Duration::from_secs(30), 10)
     ///     .build()
@@ -221,7 +221,7 @@ impl Builder {
     /// or the count window's size if smaller), so 1 failure out of 1 call never trips.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").minimum_calls(50).build().unwrap();
     /// # let _ = breaker;
     /// ```
@@ -236,7 +236,7 @@ impl Builder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db")
     ///     .slow_calls(Duration::from_millis(500), 0.8)
     ///     .build()
@@ -252,7 +252,7 @@ impl Builder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").open_for(Duration::from_secs(5)).build().unwrap();
     /// # let _ = breaker;
     /// ```
@@ -266,7 +266,7 @@ impl Builder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db")
     ///     .open_for_growth(2.0, Duration::from_secs(600))
     ///     .build()
@@ -282,7 +282,7 @@ impl Builder {
     /// breakers do not all probe a recovering service at the same instant (default 0).
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").jitter(0.2).build().unwrap();
     /// # let _ = breaker;
     /// ```
@@ -295,7 +295,7 @@ impl Builder {
     /// rejected at once, never queued; a cancelled or ignored trial gives its permit back.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").half_open_permits(5).build().unwrap();
     /// # let _ = breaker;
     /// ```
@@ -308,7 +308,7 @@ impl Builder {
     /// Any trial failure opens it again.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").success_threshold(1).build().unwrap();
     /// # let _ = breaker;
     /// ```
@@ -320,7 +320,7 @@ impl Builder {
     /// Check every value and build the breaker.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let err = CircuitBreaker::builder("db")
     ///     .half_open_permits(1)
     ///     .success_threshold(2)

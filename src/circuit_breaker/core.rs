@@ -688,12 +688,12 @@ impl Core {
         };
         match to {
             State::Open | State::ForcedOpen => tracing::warn!(
-                target: "breakwater",
+                target: "tower_breakwater",
                 breaker = %transition.name, from = from.as_str(), to = to.as_str(),
                 "circuit breaker opened"
             ),
             _ => tracing::info!(
-                target: "breakwater",
+                target: "tower_breakwater",
                 breaker = %transition.name, from = from.as_str(), to = to.as_str(),
                 "circuit breaker changed state"
             ),

@@ -23,7 +23,7 @@ use super::state::AtomicWord;
 /// Words of bits and the number of them set (see the module docs).
 ///
 /// ```
-/// use breakwater::circuit_breaker::CountedBits;
+/// use tower_breakwater::circuit_breaker::CountedBits;
 ///
 /// let bits: CountedBits = CountedBits::new(2);
 /// bits.set(1, 1 << 5, true);

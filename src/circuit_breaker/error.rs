@@ -16,7 +16,7 @@ use crate::Name;
 /// Making one allocates nothing.
 ///
 /// ```
-/// use breakwater::circuit_breaker::{CircuitBreaker, State};
+/// use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
 ///
 /// let breaker = CircuitBreaker::builder("payments").build().unwrap();
 /// breaker.force_open();
@@ -63,7 +63,7 @@ impl<Req> Rejected<Req> {
     /// The same rejection, carrying `request` back to the caller.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// # let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// # breaker.force_open();
     /// let rejected = breaker.try_acquire().unwrap_err().with_request("order-17");
@@ -81,7 +81,7 @@ impl<Req> Rejected<Req> {
     /// The name of the breaker that refused.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// # let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// # breaker.force_open();
     /// assert_eq!(breaker.try_acquire().unwrap_err().name(), "p");
@@ -93,7 +93,7 @@ impl<Req> Rejected<Req> {
     /// The state the breaker was in: open, forced-open or half-open.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, State};
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
     /// # let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// # breaker.force_open();
     /// assert_eq!(breaker.try_acquire().unwrap_err().state(), State::ForcedOpen);
@@ -106,7 +106,7 @@ impl<Req> Rejected<Req> {
     /// deadline; `None` when forced open, half-open, or in the instant of tripping).
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// # let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// # breaker.force_open();
     /// assert!(breaker.try_acquire().unwrap_err().retry_at().is_none());
@@ -119,7 +119,7 @@ impl<Req> Rejected<Req> {
     /// reads the clock, so the rejection itself never had to.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// # let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// # breaker.force_open();
     /// assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), None);
@@ -132,7 +132,7 @@ impl<Req> Rejected<Req> {
     /// The request that was not sent, if the rejection carries one.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// # let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// # breaker.force_open();
     /// let mut rejected = breaker.try_acquire().unwrap_err().with_request(5);
@@ -147,7 +147,7 @@ impl<Req> Rejected<Req> {
     /// Take the unsent request out, leaving the rejection without it.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// # let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// # breaker.force_open();
     /// let mut rejected = breaker.try_acquire().unwrap_err().with_request('r');
@@ -160,7 +160,7 @@ impl<Req> Rejected<Req> {
     /// The unsent request, if any.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// # let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// # breaker.force_open();
     /// assert_eq!(breaker.try_acquire().unwrap_err().into_request(), None);
@@ -173,10 +173,10 @@ impl<Req> Rejected<Req> {
     /// request type is not `Send + Sync`).
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// # let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// # breaker.force_open();
-    /// let bare: breakwater::circuit_breaker::Rejected =
+    /// let bare: tower_breakwater::circuit_breaker::Rejected =
     ///     breaker.try_acquire().unwrap_err().with_request(1).without_request();
     /// assert!(bare.request().is_none());
     /// ```
@@ -230,7 +230,7 @@ impl<Req> std::error::Error for Rejected<Req> {}
 /// service (or future) failed with its own error `E`.
 ///
 /// ```
-/// use breakwater::circuit_breaker::{CircuitBreaker, Error};
+/// use tower_breakwater::circuit_breaker::{CircuitBreaker, Error};
 ///
 /// # tokio_test_block_on(async {
 /// let breaker = CircuitBreaker::builder("payments").build().unwrap();
@@ -256,7 +256,7 @@ impl<E, Req> Error<E, Req> {
     /// True if the breaker refused the call.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::Error;
+    /// # use tower_breakwater::circuit_breaker::Error;
     /// assert!(!Error::<&str>::Inner("x").is_rejected());
     /// ```
     pub fn is_rejected(&self) -> bool {
@@ -266,7 +266,7 @@ impl<E, Req> Error<E, Req> {
     /// The rejection, if the breaker refused the call.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::Error;
+    /// # use tower_breakwater::circuit_breaker::Error;
     /// assert!(Error::<&str>::Inner("x").rejected().is_none());
     /// ```
     pub fn rejected(&self) -> Option<&Rejected<Req>> {
@@ -279,7 +279,7 @@ impl<E, Req> Error<E, Req> {
     /// The inner error, if the call was made and failed.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::Error;
+    /// # use tower_breakwater::circuit_breaker::Error;
     /// assert_eq!(Error::<&str>::Inner("x").into_inner(), Some("x"));
     /// ```
     pub fn into_inner(self) -> Option<E> {

@@ -9,7 +9,7 @@ use crate::Name;
 /// (and logged as a `tracing` event with target `breakwater`).
 ///
 /// ```
-/// use breakwater::circuit_breaker::{CircuitBreaker, State};
+/// use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
 ///
 /// let breaker = CircuitBreaker::builder("payments").build().unwrap();
 /// let mut transitions = breaker.subscribe();

@@ -17,7 +17,7 @@ pin_project! {
     /// its permit back). Nothing is boxed.
     ///
     /// ```
-    /// use breakwater::circuit_breaker::{CircuitBreaker, ResponseFuture};
+    /// use tower_breakwater::circuit_breaker::{CircuitBreaker, ResponseFuture};
     /// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]

@@ -10,7 +10,7 @@ use super::{CircuitBreaker, CircuitBreakerService, Flat, Wrap};
 /// [`CircuitBreaker::layer`] or [`CircuitBreaker::layer_with`].
 ///
 /// ```
-/// use breakwater::circuit_breaker::CircuitBreaker;
+/// use tower_breakwater::circuit_breaker::CircuitBreaker;
 /// use tower::{service_fn, Layer};
 ///
 /// let breaker = CircuitBreaker::builder("db").build().unwrap();
@@ -47,15 +47,15 @@ impl<C> CircuitBreakerLayer<C> {
     }
 
     /// The same layer for a service that already fails with
-    /// [`breakwater::Error<E, Req>`](crate::Error) (below it sit a timeout or a bulkhead):
+    /// [`tower_breakwater::Error<E, Req>`](crate::Error) (below it sit a timeout or a bulkhead):
     /// the breaker's refusal goes into that same error type instead of wrapping it, and a
     /// timeout from below counts as a slow call as well as a failure. See [`Flat`].
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::circuit_breaker::CircuitBreaker;
-    /// use breakwater::timeout::Elapsed;
-    /// use breakwater::Error;
+    /// use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// use tower_breakwater::timeout::Elapsed;
+    /// use tower_breakwater::Error;
     /// use tower::{service_fn, Layer, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]

@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use breakwater::circuit_breaker::{CircuitBreaker, Error, State};
+//! use tower_breakwater::circuit_breaker::{CircuitBreaker, Error, State};
 //! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -118,7 +118,7 @@ use crate::Name;
 /// [`subscribe`](Self::subscribe).
 ///
 /// ```
-/// use breakwater::circuit_breaker::{CircuitBreaker, State};
+/// use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
 ///
 /// let breaker = CircuitBreaker::builder("inventory").build().unwrap();
 /// let same = breaker.clone();
@@ -154,7 +154,7 @@ impl CircuitBreaker {
     /// Start building a breaker called `name` (used in errors, events and metrics).
     ///
     /// ```
-    /// use breakwater::circuit_breaker::CircuitBreaker;
+    /// use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("payments").build().unwrap();
     /// assert_eq!(breaker.name(), "payments");
     /// ```
@@ -178,7 +178,7 @@ impl CircuitBreaker {
     /// The breaker's name.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// assert_eq!(CircuitBreaker::builder("db").build().unwrap().name(), "db");
     /// ```
     pub fn name(&self) -> &str {
@@ -188,7 +188,7 @@ impl CircuitBreaker {
     /// The current state.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, State};
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
     /// assert_eq!(CircuitBreaker::builder("db").build().unwrap().state(), State::Closed);
     /// ```
     #[inline]
@@ -199,7 +199,7 @@ impl CircuitBreaker {
     /// State, time in state, window counts and totals, read now.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, State};
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// breaker.try_acquire().unwrap().failure();
     /// let snap = breaker.snapshot();
@@ -214,7 +214,7 @@ impl CircuitBreaker {
     /// transitions behind is told how many it missed (tokio's `broadcast` semantics).
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, State};
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let mut rx = breaker.subscribe();
     /// breaker.disable();
@@ -227,7 +227,7 @@ impl CircuitBreaker {
     /// How many times the breaker went from `from` to `to`.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, State};
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// breaker.force_open();
     /// assert_eq!(breaker.transitions(State::Closed, State::ForcedOpen), 1);
@@ -240,7 +240,7 @@ impl CircuitBreaker {
     /// state it left, or `None` if it was already forced open.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, State};
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// assert_eq!(breaker.force_open(), Some(State::Closed));
     /// assert!(breaker.try_acquire().is_err());
@@ -252,7 +252,7 @@ impl CircuitBreaker {
     /// Operator: let every call through and never trip, until [`reset`](Self::reset).
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, State};
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
     /// let breaker = CircuitBreaker::builder("db").consecutive_failures(1).build().unwrap();
     /// breaker.disable();
     /// breaker.try_acquire().unwrap().failure();
@@ -265,7 +265,7 @@ impl CircuitBreaker {
     /// Operator: close the breaker with an empty window, whatever state it is in.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, State};
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// breaker.force_open();
     /// assert_eq!(breaker.reset(), Some(State::ForcedOpen));
@@ -279,7 +279,7 @@ impl CircuitBreaker {
     /// once. This never waits and never allocates.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let permit = breaker.try_acquire().expect("closed");
     /// permit.success();
@@ -323,7 +323,7 @@ impl CircuitBreaker {
     /// a failure. Every service it makes shares this one breaker.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// use tower::{service_fn, ServiceBuilder};
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let svc = ServiceBuilder::new()
@@ -339,8 +339,8 @@ impl CircuitBreaker {
     /// failures (see [`crate::classify`]).
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
-    /// use breakwater::classify::Outcome;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// use tower_breakwater::classify::Outcome;
     /// use tower::{service_fn, ServiceBuilder};
     ///
     /// let breaker = CircuitBreaker::builder("http").build().unwrap();

@@ -16,7 +16,7 @@ use crate::classify::Outcome;
 /// that drives calls some other way.
 ///
 /// ```
-/// use breakwater::circuit_breaker::CircuitBreaker;
+/// use tower_breakwater::circuit_breaker::CircuitBreaker;
 ///
 /// let breaker = CircuitBreaker::builder("payments").consecutive_failures(2).build().unwrap();
 /// for _ in 0..2 {
@@ -90,7 +90,7 @@ impl Permit {
     /// The call succeeded.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// breaker.try_acquire().unwrap().success();
     /// assert_eq!(breaker.snapshot().totals.successes, 1);
@@ -103,7 +103,7 @@ impl Permit {
     /// The call failed.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// breaker.try_acquire().unwrap().failure();
     /// assert_eq!(breaker.snapshot().consecutive_failures, Some(1));
@@ -116,7 +116,7 @@ impl Permit {
     /// The call's outcome counts neither way.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// breaker.try_acquire().unwrap().ignore();
     /// assert_eq!(breaker.snapshot().totals.ignored, 1);
@@ -129,8 +129,8 @@ impl Permit {
     /// Record `outcome` for the call.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
-    /// use breakwater::classify::Outcome;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// use tower_breakwater::classify::Outcome;
     /// let breaker = CircuitBreaker::builder("p").build().unwrap();
     /// breaker.try_acquire().unwrap().record(Outcome::Failure);
     /// assert_eq!(breaker.snapshot().totals.failures, 1);

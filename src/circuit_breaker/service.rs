@@ -20,11 +20,11 @@ use crate::classify::Classify;
 ///
 /// `Shape` says how errors are reported: [`Wrap`] (the default) wraps the inner error in
 /// [`circuit_breaker::Error`](super::Error); [`Flat`](super::Flat) reports into an inner
-/// [`breakwater::Error`](crate::Error).
+/// [`tower_breakwater::Error`](crate::Error).
 ///
 /// ```
-/// use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
-/// use breakwater::classify::FailOnError;
+/// use tower_breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+/// use tower_breakwater::classify::FailOnError;
 /// use tower::{service_fn, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -61,8 +61,8 @@ impl<S, C> CircuitBreakerService<S, C> {
     /// Put `inner` behind `breaker`, with `classifier` deciding what a failure is.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
-    /// # use breakwater::classify::FailOnError;
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+    /// # use tower_breakwater::classify::FailOnError;
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let svc = CircuitBreakerService::new((), breaker, FailOnError);
     /// # let _ = svc;
@@ -86,8 +86,8 @@ impl<S, C, Shape> CircuitBreakerService<S, C, Shape> {
     /// The breaker in front of the service.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
-    /// # use breakwater::classify::FailOnError;
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+    /// # use tower_breakwater::classify::FailOnError;
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let svc = CircuitBreakerService::new((), breaker, FailOnError);
     /// assert_eq!(svc.breaker().name(), "db");
@@ -99,8 +99,8 @@ impl<S, C, Shape> CircuitBreakerService<S, C, Shape> {
     /// The inner service.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
-    /// # use breakwater::classify::FailOnError;
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+    /// # use tower_breakwater::classify::FailOnError;
     /// # let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let svc = CircuitBreakerService::new(7, breaker, FailOnError);
     /// assert_eq!(*svc.get_ref(), 7);
@@ -112,8 +112,8 @@ impl<S, C, Shape> CircuitBreakerService<S, C, Shape> {
     /// The inner service, mutably.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
-    /// # use breakwater::classify::FailOnError;
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+    /// # use tower_breakwater::classify::FailOnError;
     /// # let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let mut svc = CircuitBreakerService::new(7, breaker, FailOnError);
     /// *svc.get_mut() += 1;
@@ -126,8 +126,8 @@ impl<S, C, Shape> CircuitBreakerService<S, C, Shape> {
     /// The inner service, unwrapped.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
-    /// # use breakwater::classify::FailOnError;
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+    /// # use tower_breakwater::classify::FailOnError;
     /// # let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let svc = CircuitBreakerService::new(7, breaker, FailOnError);
     /// assert_eq!(svc.into_inner(), 7);

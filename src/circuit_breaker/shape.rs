@@ -6,7 +6,7 @@ use super::{Error, Rejected};
 /// the two shapes are [`Wrap`] and [`Flat`].
 ///
 /// ```
-/// use breakwater::circuit_breaker::{ErrorShape, Flat, Wrap};
+/// use tower_breakwater::circuit_breaker::{ErrorShape, Flat, Wrap};
 /// fn takes_shape<S: ErrorShape<std::io::Error, ()>>() {}
 /// takes_shape::<Wrap>();
 /// ```
@@ -28,8 +28,8 @@ pub trait ErrorShape<E, Req>: sealed::Sealed {
 /// refusal or the inner service's error `E` as it was. For a breaker used on its own.
 ///
 /// ```
-/// use breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService, Wrap};
-/// use breakwater::classify::FailOnError;
+/// use tower_breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService, Wrap};
+/// use tower_breakwater::classify::FailOnError;
 /// use tower::{service_fn, Layer};
 ///
 /// let breaker = CircuitBreaker::builder("db").build().unwrap();
@@ -41,15 +41,15 @@ pub trait ErrorShape<E, Req>: sealed::Sealed {
 pub struct Wrap;
 
 /// The shape for a stack: the inner service already fails with
-/// [`breakwater::Error<E, Req>`](crate::Error) (it sits above a timeout or a bulkhead), and
+/// [`tower_breakwater::Error<E, Req>`](crate::Error) (it sits above a timeout or a bulkhead), and
 /// the breaker reports its refusal into that same type instead of nesting it. Timeouts from
 /// below count as slow calls as well as failures. Made by [`CircuitBreakerLayer::flat`].
 ///
 /// [`CircuitBreakerLayer::flat`]: super::CircuitBreakerLayer::flat
 ///
 /// ```
-/// use breakwater::circuit_breaker::CircuitBreaker;
-/// use breakwater::Error;
+/// use tower_breakwater::circuit_breaker::CircuitBreaker;
+/// use tower_breakwater::Error;
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]

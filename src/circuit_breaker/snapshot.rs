@@ -13,7 +13,7 @@ use crate::Name;
 /// moment's view, not one atomic cut.
 ///
 /// ```
-/// use breakwater::circuit_breaker::{CircuitBreaker, State};
+/// use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
 ///
 /// let breaker = CircuitBreaker::builder("payments").count_window(10).build().unwrap();
 /// breaker.try_acquire().unwrap().failure();
@@ -52,7 +52,7 @@ pub struct Snapshot {
 /// The outcomes in a rate rule's window.
 ///
 /// ```
-/// # use breakwater::circuit_breaker::CircuitBreaker;
+/// # use tower_breakwater::circuit_breaker::CircuitBreaker;
 /// let breaker = CircuitBreaker::builder("db").count_window(4).build().unwrap();
 /// assert_eq!(breaker.snapshot().window.failure_rate(), 0.0);
 /// ```
@@ -71,7 +71,7 @@ impl WindowCounts {
     /// `failures / calls`, 0 for an empty window.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").count_window(4).build().unwrap();
     /// breaker.try_acquire().unwrap().failure();
     /// assert_eq!(breaker.snapshot().window.failure_rate(), 1.0);
@@ -83,7 +83,7 @@ impl WindowCounts {
     /// `slow / calls`, 0 for an empty window.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").count_window(4).build().unwrap();
     /// assert_eq!(breaker.snapshot().window.slow_rate(), 0.0);
     /// ```
@@ -106,7 +106,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
 /// also a success, failure or ignored).
 ///
 /// ```
-/// # use breakwater::circuit_breaker::CircuitBreaker;
+/// # use tower_breakwater::circuit_breaker::CircuitBreaker;
 /// let breaker = CircuitBreaker::builder("db").build().unwrap();
 /// drop(breaker.try_acquire().unwrap()); // cancelled
 /// breaker.force_open();
@@ -139,7 +139,7 @@ impl Totals {
     /// successes + failures + ignored + rejected + cancelled.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// breaker.try_acquire().unwrap().success();
     /// assert_eq!(breaker.snapshot().totals.calls(), 1);

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The state a circuit breaker is in.
 ///
 /// ```
-/// use breakwater::circuit_breaker::{CircuitBreaker, State};
+/// use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
 ///
 /// let breaker = CircuitBreaker::builder("payments").build().unwrap();
 /// assert_eq!(breaker.state(), State::Closed);
@@ -68,7 +68,7 @@ impl State {
     /// 4 disabled (the value of the `circuit_breaker_state` gauge).
     ///
     /// ```
-    /// use breakwater::circuit_breaker::State;
+    /// use tower_breakwater::circuit_breaker::State;
     /// assert_eq!(State::HalfOpen.index(), 2);
     /// ```
     pub fn index(self) -> usize {
@@ -78,7 +78,7 @@ impl State {
     /// The lower-case name an operator sees (`"half_open"`, ...), fit for a metric label.
     ///
     /// ```
-    /// use breakwater::circuit_breaker::State;
+    /// use tower_breakwater::circuit_breaker::State;
     /// assert_eq!(State::ForcedOpen.as_str(), "forced_open");
     /// ```
     pub fn as_str(self) -> &'static str {

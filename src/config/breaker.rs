@@ -14,8 +14,8 @@ use crate::{ConfigError, Name};
 /// silently leave a default in place.
 ///
 /// ```
-/// use breakwater::config::BreakerConfig;
-/// use breakwater::circuit_breaker::CircuitBreaker;
+/// use tower_breakwater::config::BreakerConfig;
+/// use tower_breakwater::circuit_breaker::CircuitBreaker;
 ///
 /// let config: BreakerConfig = toml::from_str(r#"
 ///     failure_rate = 0.5
@@ -60,7 +60,7 @@ pub struct BreakerConfig {
 /// `time_window = { length = "60s", buckets = 6 }`: see [`Builder::time_window`].
 ///
 /// ```
-/// use breakwater::config::BreakerConfig;
+/// use tower_breakwater::config::BreakerConfig;
 /// let config: BreakerConfig =
 ///     toml::from_str(r#"time_window = { length = "60s", buckets = 6 }"#).unwrap();
 /// assert_eq!(config.time_window.unwrap().buckets, 6);
@@ -79,7 +79,7 @@ pub struct TimeWindow {
 /// `slow_calls = { slower_than = "2s", rate = 0.8 }`: see [`Builder::slow_calls`].
 ///
 /// ```
-/// use breakwater::config::BreakerConfig;
+/// use tower_breakwater::config::BreakerConfig;
 /// let config: BreakerConfig =
 ///     toml::from_str(r#"slow_calls = { slower_than = "2s", rate = 0.8 }"#).unwrap();
 /// assert_eq!(config.slow_calls.unwrap().rate, 0.8);
@@ -98,7 +98,7 @@ pub struct SlowCalls {
 /// `open_for_growth = { factor = 2.0, max = "5m" }`: see [`Builder::open_for_growth`].
 ///
 /// ```
-/// use breakwater::config::BreakerConfig;
+/// use tower_breakwater::config::BreakerConfig;
 /// let config: BreakerConfig =
 ///     toml::from_str(r#"open_for_growth = { factor = 2.0, max = "5m" }"#).unwrap();
 /// assert_eq!(config.open_for_growth.unwrap().factor, 2.0);
@@ -121,7 +121,7 @@ impl BreakerConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::config::BreakerConfig;
+    /// use tower_breakwater::config::BreakerConfig;
     /// let config: BreakerConfig = serde_json::from_str(r#"{"open_for": "5s"}"#).unwrap();
     /// let breaker = config.into_builder("db").unwrap().half_open_permits(1)
     ///     .success_threshold(1).build().unwrap();
@@ -178,7 +178,7 @@ impl BreakerConfig {
     /// field) and build the breaker.
     ///
     /// ```
-    /// use breakwater::config::BreakerConfig;
+    /// use tower_breakwater::config::BreakerConfig;
     /// let config: BreakerConfig = toml::from_str("failure_rate = 1.5").unwrap();
     /// let err = config.build("payments").unwrap_err();
     /// assert_eq!(err.field(), "failure_rate");

@@ -13,7 +13,7 @@ use crate::{ConfigError, Name};
 /// `max_concurrent` has no default: leaving it out is a [`ConfigError`] naming it.
 ///
 /// ```
-/// use breakwater::config::BulkheadConfig;
+/// use tower_breakwater::config::BulkheadConfig;
 ///
 /// let config: BulkheadConfig = toml::from_str(r#"
 ///     max_concurrent = 16
@@ -42,7 +42,7 @@ impl BulkheadConfig {
     /// The builder these settings describe, for a bulkhead named `name`.
     ///
     /// ```
-    /// use breakwater::config::BulkheadConfig;
+    /// use tower_breakwater::config::BulkheadConfig;
     /// let config: BulkheadConfig = serde_json::from_str(r#"{"max_concurrent": 4}"#).unwrap();
     /// let bulkhead = config.into_builder("db").max_waiting(2).build().unwrap();
     /// assert_eq!(bulkhead.max_waiting(), 2);
@@ -64,7 +64,7 @@ impl BulkheadConfig {
     /// Check the settings (through the builder) and make the bulkhead.
     ///
     /// ```
-    /// use breakwater::config::BulkheadConfig;
+    /// use tower_breakwater::config::BulkheadConfig;
     /// let config: BulkheadConfig = toml::from_str("max_concurrent = 0").unwrap();
     /// assert_eq!(config.build("db").unwrap_err().field(), "max_concurrent");
     /// ```
@@ -77,7 +77,7 @@ impl BulkheadConfig {
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::config::TimeoutConfig;
+/// use tower_breakwater::config::TimeoutConfig;
 ///
 /// let config: TimeoutConfig = toml::from_str(r#"limit = "2s""#).unwrap();
 /// assert_eq!(config.build("db").unwrap().limit(), Duration::from_secs(2));
@@ -97,7 +97,7 @@ impl TimeoutConfig {
     /// Check the limit (as [`TimeoutLayer::new`] does) and make the layer.
     ///
     /// ```
-    /// use breakwater::config::TimeoutConfig;
+    /// use tower_breakwater::config::TimeoutConfig;
     /// let config: TimeoutConfig = serde_json::from_str(r#"{"limit": "250ms"}"#).unwrap();
     /// assert!(config.build("db").is_ok());
     /// ```

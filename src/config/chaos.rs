@@ -11,7 +11,7 @@ use crate::{ConfigError, Name};
 /// The settings of a [`Chaos`] fault injector (see [`chaos::Builder`](crate::chaos::Builder)).
 ///
 /// ```
-/// use breakwater::config::ChaosConfig;
+/// use tower_breakwater::config::ChaosConfig;
 ///
 /// let config: ChaosConfig = toml::from_str(r#"
 ///     error_rate = 0.05
@@ -43,7 +43,7 @@ pub struct ChaosConfig {
 /// `latency = { rate = 0.1, delay = "300ms" }`: see [`Builder::latency`].
 ///
 /// ```
-/// use breakwater::config::ChaosConfig;
+/// use tower_breakwater::config::ChaosConfig;
 /// let config: ChaosConfig =
 ///     toml::from_str(r#"latency = { rate = 0.5, delay = "1s" }"#).unwrap();
 /// assert_eq!(config.latency.unwrap().rate, 0.5);
@@ -63,7 +63,7 @@ impl ChaosConfig {
     /// The builder these settings describe, for a handle named `name`.
     ///
     /// ```
-    /// use breakwater::config::ChaosConfig;
+    /// use tower_breakwater::config::ChaosConfig;
     /// let config: ChaosConfig = toml::from_str("hang_rate = 0.01").unwrap();
     /// let chaos = config.into_builder("db").seed(1).build().unwrap();
     /// assert_eq!(chaos.hang_rate(), 0.01);
@@ -94,7 +94,7 @@ impl ChaosConfig {
     /// Check the settings (through the builder) and make the handle.
     ///
     /// ```
-    /// use breakwater::config::ChaosConfig;
+    /// use tower_breakwater::config::ChaosConfig;
     /// let config: ChaosConfig = toml::from_str("error_rate = 0.7\nabort_rate = 0.7").unwrap();
     /// assert_eq!(config.build("db").unwrap_err().field(), "abort_rate");
     /// ```

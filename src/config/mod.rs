@@ -15,7 +15,7 @@
 //!   builder.
 //!
 //! ```
-//! use breakwater::config::StackConfig;
+//! use tower_breakwater::config::StackConfig;
 //!
 //! let config: StackConfig = serde_json::from_str(r#"{
 //!     "name": "payments",

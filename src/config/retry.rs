@@ -13,7 +13,7 @@ use crate::{ConfigError, Name};
 /// settings: add them to [`into_builder`](Self::into_builder)'s result.
 ///
 /// ```
-/// use breakwater::config::RetryConfig;
+/// use tower_breakwater::config::RetryConfig;
 ///
 /// let config: RetryConfig = toml::from_str(r#"
 ///     max_attempts = 4
@@ -21,7 +21,7 @@ use crate::{ConfigError, Name};
 ///     jitter = "equal"
 ///     budget = { ratio = 0.1, min_per_second = 5, window = "10s" }
 /// "#).unwrap();
-/// assert_eq!(config.jitter, Some(breakwater::retry::Jitter::Equal));
+/// assert_eq!(config.jitter, Some(tower_breakwater::retry::Jitter::Equal));
 /// let layer = config.build("payments").unwrap();
 /// assert_eq!(layer.max_attempts(), 4);
 /// ```
@@ -47,7 +47,7 @@ pub struct RetryConfig {
 /// `{ decorrelated = { base = "20ms", cap = "1s" } }`.
 ///
 /// ```
-/// use breakwater::config::{BackoffConfig, RetryConfig};
+/// use tower_breakwater::config::{BackoffConfig, RetryConfig};
 /// let config: RetryConfig = serde_json::from_str(r#"{"backoff": {"constant": "100ms"}}"#).unwrap();
 /// assert!(matches!(config.backoff, Some(BackoffConfig::Constant(_))));
 /// ```
@@ -83,7 +83,7 @@ pub enum BackoffConfig {
 /// optional (see [`BudgetBuilder`](crate::retry::BudgetBuilder) for the defaults).
 ///
 /// ```
-/// use breakwater::config::RetryConfig;
+/// use tower_breakwater::config::RetryConfig;
 /// let config: RetryConfig = toml::from_str("budget = { ratio = 0.05 }").unwrap();
 /// assert_eq!(config.budget.unwrap().ratio, Some(0.05));
 /// ```
@@ -104,7 +104,7 @@ impl BudgetConfig {
     /// Check the settings (through [`Budget::builder`]) and make the budget.
     ///
     /// ```
-    /// use breakwater::config::BudgetConfig;
+    /// use tower_breakwater::config::BudgetConfig;
     /// let config: BudgetConfig = toml::from_str("ratio = 2.0").unwrap();
     /// assert_eq!(config.build().unwrap_err().field(), "ratio");
     /// ```
@@ -128,8 +128,8 @@ impl RetryConfig {
     /// copier before `build`. A bad budget is reported here (it is built first).
     ///
     /// ```
-    /// use breakwater::config::RetryConfig;
-    /// use breakwater::Error;
+    /// use tower_breakwater::config::RetryConfig;
+    /// use tower_breakwater::Error;
     /// let config: RetryConfig = toml::from_str("max_attempts = 2").unwrap();
     /// let layer = config
     ///     .into_builder("api")
@@ -169,7 +169,7 @@ impl RetryConfig {
     /// layer, with the default predicate and copier.
     ///
     /// ```
-    /// use breakwater::config::RetryConfig;
+    /// use tower_breakwater::config::RetryConfig;
     /// let config: RetryConfig = toml::from_str("max_attempts = 0").unwrap();
     /// assert_eq!(config.build("api").unwrap_err().field(), "max_attempts");
     /// ```

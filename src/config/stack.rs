@@ -15,8 +15,8 @@ use crate::{ConfigError, Name};
 /// on which parts are there, so the code says which it expects).
 ///
 /// ```
-/// use breakwater::config::StackConfig;
-/// use breakwater::Resilience;
+/// use tower_breakwater::config::StackConfig;
+/// use tower_breakwater::Resilience;
 ///
 /// let config: StackConfig = toml::from_str(r#"
 ///     name = "payments"
@@ -64,7 +64,7 @@ pub struct StackConfig {
 /// The parts a [`StackConfig`] describes, each checked and built.
 ///
 /// ```
-/// use breakwater::config::StackConfig;
+/// use tower_breakwater::config::StackConfig;
 /// let parts = serde_json::from_str::<StackConfig>(r#"{"name": "db"}"#).unwrap().build().unwrap();
 /// assert!(parts.circuit_breaker.is_none() && parts.retry.is_none());
 /// ```
@@ -91,7 +91,7 @@ impl StackConfig {
     /// [`ConfigError`] naming the stack and the field) and build them.
     ///
     /// ```
-    /// use breakwater::config::StackConfig;
+    /// use tower_breakwater::config::StackConfig;
     /// let config: StackConfig =
     ///     toml::from_str("name = \"db\"\n[circuit_breaker]\nhalf_open_permits = 0").unwrap();
     /// let err = config.build().unwrap_err();

@@ -10,7 +10,7 @@ use crate::retry::CopyRequest;
 /// which hand the unsent request back.
 ///
 /// ```
-/// use breakwater::fallback::{CopyRequest, NoCopy};
+/// use tower_breakwater::fallback::{CopyRequest, NoCopy};
 /// assert_eq!(NoCopy.copy_request(&"order"), None);
 /// ```
 #[derive(Debug, Clone, Copy, Default)]

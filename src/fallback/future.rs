@@ -17,8 +17,8 @@ pin_project! {
     /// is boxed.
     ///
     /// ```
-    /// use breakwater::fallback::{Fallback, ResponseFuture};
-    /// use breakwater::Error;
+    /// use tower_breakwater::fallback::{Fallback, ResponseFuture};
+    /// use tower_breakwater::Error;
     /// use tower::{service_fn, Layer, Service};
     ///
     /// let fallback = Fallback::new("p", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });

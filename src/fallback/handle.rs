@@ -12,8 +12,8 @@ use crate::{ErrorKind, Name};
 /// answers given so far. See the [module docs](super) for when to use it.
 ///
 /// ```
-/// use breakwater::fallback::Fallback;
-/// use breakwater::{Error, ErrorKind};
+/// use tower_breakwater::fallback::Fallback;
+/// use tower_breakwater::{Error, ErrorKind};
 ///
 /// let fallback = Fallback::new("prices", |_: Error<&str, u32>, _: Option<u32>| async {
 ///     Ok::<_, Error<&str, u32>>(0.0) // a cached price would go here
@@ -47,8 +47,8 @@ impl<H> Fallback<H> {
     /// breaker, a full bulkhead) with `handler`.
     ///
     /// ```
-    /// # use breakwater::fallback::Fallback;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::fallback::Fallback;
+    /// # use tower_breakwater::Error;
     /// let fallback = Fallback::new("p", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });
     /// assert_eq!(fallback.name(), "p");
     /// ```
@@ -70,8 +70,8 @@ impl<H, K> Fallback<H, Kinds, K> {
     /// request.
     ///
     /// ```
-    /// # use breakwater::fallback::Fallback;
-    /// # use breakwater::{Error, ErrorKind};
+    /// # use tower_breakwater::fallback::Fallback;
+    /// # use tower_breakwater::{Error, ErrorKind};
     /// let fallback = Fallback::new("p", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) })
     ///     .on(ErrorKind::Timeout)
     ///     .on(ErrorKind::Inner);
@@ -88,8 +88,8 @@ impl<H, P, K> Fallback<H, P, K> {
     /// `Fn(&Error<E, Req>) -> bool`), instead of the kinds chosen so far.
     ///
     /// ```
-    /// # use breakwater::fallback::Fallback;
-    /// use breakwater::Error;
+    /// # use tower_breakwater::fallback::Fallback;
+    /// use tower_breakwater::Error;
     /// let fallback = Fallback::new("p", |e: Error<u16, ()>, _: Option<()>| async { Err::<(), _>(e) })
     ///     .when(|e: &Error<u16, ()>| e.is_rejected() || e.inner() == Some(&503));
     /// # let _ = fallback;
@@ -108,8 +108,8 @@ impl<H, P, K> Fallback<H, P, K> {
     /// *sent* call that failed (refusals hand theirs back without a copy). One clone per call.
     ///
     /// ```
-    /// # use breakwater::fallback::Fallback;
-    /// # use breakwater::{Error, ErrorKind};
+    /// # use tower_breakwater::fallback::Fallback;
+    /// # use tower_breakwater::{Error, ErrorKind};
     /// let fallback = Fallback::new("p", |e: Error<(), String>, order: Option<String>| async move {
     ///     order.map(|o| format!("queued {o}")).ok_or(e)
     /// })
@@ -125,8 +125,8 @@ impl<H, P, K> Fallback<H, P, K> {
     /// for requests that are not `Clone` or that only sometimes need a copy.
     ///
     /// ```
-    /// # use breakwater::fallback::Fallback;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::fallback::Fallback;
+    /// # use tower_breakwater::Error;
     /// let fallback = Fallback::new("p", |e: Error<(), u64>, _: Option<u64>| async { Err::<(), _>(e) })
     ///     .copy_request_with(|order: &u64| (*order > 1_000).then_some(*order));
     /// # let _ = fallback;
@@ -144,8 +144,8 @@ impl<H, P, K> Fallback<H, P, K> {
     /// The fallback's name.
     ///
     /// ```
-    /// # use breakwater::fallback::Fallback;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::fallback::Fallback;
+    /// # use tower_breakwater::Error;
     /// let fallback = Fallback::new("p", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });
     /// assert_eq!(fallback.name(), "p");
     /// ```
@@ -156,8 +156,8 @@ impl<H, P, K> Fallback<H, P, K> {
     /// How many times the function has been run (by every layer made from this handle).
     ///
     /// ```
-    /// # use breakwater::fallback::Fallback;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::fallback::Fallback;
+    /// # use tower_breakwater::Error;
     /// let fallback = Fallback::new("p", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });
     /// assert_eq!(fallback.count(), 0);
     /// ```
@@ -172,11 +172,11 @@ impl<H, P, K> Fallback<H, P, K> {
     }
 
     /// A tower layer that puts this fallback above a service whose error is
-    /// [`breakwater::Error<E, Req>`](crate::Error).
+    /// [`tower_breakwater::Error<E, Req>`](crate::Error).
     ///
     /// ```
-    /// # use breakwater::fallback::Fallback;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::fallback::Fallback;
+    /// # use tower_breakwater::Error;
     /// let fallback = Fallback::new("p", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });
     /// let layer = fallback.layer();
     /// # let _ = layer;

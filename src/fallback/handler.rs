@@ -13,8 +13,8 @@ use crate::Error;
 /// Error<E, Req>>>`, e.g. a closure returning an `async move` block.
 ///
 /// ```
-/// use breakwater::fallback::Handler;
-/// use breakwater::Error;
+/// use tower_breakwater::fallback::Handler;
+/// use tower_breakwater::Error;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {

@@ -10,8 +10,8 @@ use super::FallbackService;
 /// Wraps services in a [`FallbackService`]; made by [`Fallback::layer`](super::Fallback::layer).
 ///
 /// ```
-/// use breakwater::fallback::Fallback;
-/// use breakwater::Error;
+/// use tower_breakwater::fallback::Fallback;
+/// use tower_breakwater::Error;
 /// use tower::{service_fn, Layer};
 ///
 /// let fallback = Fallback::new("p", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });

@@ -15,9 +15,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use breakwater::circuit_breaker::CircuitBreaker;
-//! use breakwater::fallback::Fallback;
-//! use breakwater::Error;
+//! use tower_breakwater::circuit_breaker::CircuitBreaker;
+//! use tower_breakwater::fallback::Fallback;
+//! use tower_breakwater::Error;
 //! use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 //!
 //! #[derive(Debug, PartialEq)]

@@ -8,8 +8,8 @@ use crate::{Error, ErrorKind};
 /// `Fn(&Error<E, Req>) -> bool`.
 ///
 /// ```
-/// use breakwater::fallback::{Kinds, Predicate};
-/// use breakwater::{Error, ErrorKind};
+/// use tower_breakwater::fallback::{Kinds, Predicate};
+/// use tower_breakwater::{Error, ErrorKind};
 ///
 /// let inner: Error<&str> = Error::Inner("card declined");
 /// assert!(!Kinds::refusals().wants(&inner));
@@ -26,8 +26,8 @@ pub trait Predicate<E, Req> {
 /// were never sent: [`ErrorKind::Rejected`] and [`ErrorKind::BulkheadFull`].
 ///
 /// ```
-/// use breakwater::fallback::Kinds;
-/// use breakwater::ErrorKind;
+/// use tower_breakwater::fallback::Kinds;
+/// use tower_breakwater::ErrorKind;
 ///
 /// let kinds = Kinds::refusals().with(ErrorKind::Timeout);
 /// assert!(kinds.contains(ErrorKind::Rejected) && kinds.contains(ErrorKind::Timeout));
@@ -40,7 +40,7 @@ impl Kinds {
     /// No kind at all.
     ///
     /// ```
-    /// # use breakwater::{fallback::Kinds, ErrorKind};
+    /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(!Kinds::none().contains(ErrorKind::Rejected));
     /// ```
     pub const fn none() -> Self {
@@ -50,7 +50,7 @@ impl Kinds {
     /// The refusals: an open breaker and a full bulkhead (requests never sent).
     ///
     /// ```
-    /// # use breakwater::{fallback::Kinds, ErrorKind};
+    /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(Kinds::refusals().contains(ErrorKind::BulkheadFull));
     /// ```
     pub const fn refusals() -> Self {
@@ -62,7 +62,7 @@ impl Kinds {
     /// Every kind of error.
     ///
     /// ```
-    /// # use breakwater::{fallback::Kinds, ErrorKind};
+    /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(Kinds::all().contains(ErrorKind::RetriesExhausted));
     /// ```
     pub const fn all() -> Self {
@@ -75,7 +75,7 @@ impl Kinds {
     /// This set plus `kind`.
     ///
     /// ```
-    /// # use breakwater::{fallback::Kinds, ErrorKind};
+    /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(Kinds::none().with(ErrorKind::Inner).contains(ErrorKind::Inner));
     /// ```
     pub const fn with(self, kind: ErrorKind) -> Self {
@@ -85,7 +85,7 @@ impl Kinds {
     /// Whether `kind` is in the set.
     ///
     /// ```
-    /// # use breakwater::{fallback::Kinds, ErrorKind};
+    /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(!Kinds::refusals().contains(ErrorKind::Timeout));
     /// ```
     pub const fn contains(self, kind: ErrorKind) -> bool {

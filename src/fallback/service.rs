@@ -16,8 +16,8 @@ use crate::Error;
 /// it as final, and breakwater's own layers never fail in `poll_ready`).
 ///
 /// ```
-/// use breakwater::fallback::Fallback;
-/// use breakwater::{Error, ErrorKind};
+/// use tower_breakwater::fallback::Fallback;
+/// use tower_breakwater::{Error, ErrorKind};
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -44,8 +44,8 @@ impl<S, H, P, K> FallbackService<S, H, P, K> {
     /// The inner service.
     ///
     /// ```
-    /// # use breakwater::fallback::Fallback;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::fallback::Fallback;
+    /// # use tower_breakwater::Error;
     /// # use tower::Layer;
     /// # let fallback = Fallback::new("p", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });
     /// let svc = fallback.layer().layer(7);
@@ -58,8 +58,8 @@ impl<S, H, P, K> FallbackService<S, H, P, K> {
     /// The inner service, mutably.
     ///
     /// ```
-    /// # use breakwater::fallback::Fallback;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::fallback::Fallback;
+    /// # use tower_breakwater::Error;
     /// # use tower::Layer;
     /// # let fallback = Fallback::new("p", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });
     /// let mut svc = fallback.layer().layer(7);
@@ -73,8 +73,8 @@ impl<S, H, P, K> FallbackService<S, H, P, K> {
     /// The inner service, unwrapped.
     ///
     /// ```
-    /// # use breakwater::fallback::Fallback;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::fallback::Fallback;
+    /// # use tower_breakwater::Error;
     /// # use tower::Layer;
     /// # let fallback = Fallback::new("p", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });
     /// assert_eq!(fallback.layer().layer(7).into_inner(), 7);

@@ -14,7 +14,7 @@ use crate::classify::{Classify, DependencyFailures, Outcome};
 /// after the messages, which the response future does not wait for.
 ///
 /// ```
-/// use breakwater::grpc::{status_code, Code};
+/// use tower_breakwater::grpc::{status_code, Code};
 /// use http::Response;
 ///
 /// let trailers_only = Response::builder().header("grpc-status", "14").body(()).unwrap();
@@ -65,9 +65,9 @@ fn from_http(status: StatusCode) -> Code {
 /// [`errors`](Self::errors) chooses another.
 ///
 /// ```
-/// use breakwater::classify::{Classify, Outcome};
-/// use breakwater::grpc::{Code, GrpcClassifier};
-/// use breakwater::Error;
+/// use tower_breakwater::classify::{Classify, Outcome};
+/// use tower_breakwater::grpc::{Code, GrpcClassifier};
+/// use tower_breakwater::Error;
 /// use http::Response;
 ///
 /// let classifier = GrpcClassifier::new();
@@ -93,8 +93,8 @@ impl GrpcClassifier {
     /// The default rules, with [`DependencyFailures`] for errors.
     ///
     /// ```
-    /// use breakwater::classify::Outcome;
-    /// use breakwater::grpc::{Code, GrpcClassifier};
+    /// use tower_breakwater::classify::Outcome;
+    /// use tower_breakwater::grpc::{Code, GrpcClassifier};
     /// assert_eq!(GrpcClassifier::new().outcome(Code::Internal), Outcome::Failure);
     /// assert_eq!(GrpcClassifier::new().outcome(Code::Cancelled), Outcome::Success);
     /// ```
@@ -126,8 +126,8 @@ impl<C> GrpcClassifier<C> {
     /// Let `errors` classify the `Err` results (it sees the whole `Result`).
     ///
     /// ```
-    /// use breakwater::classify::{Classify, FailOnError, Outcome};
-    /// use breakwater::grpc::GrpcClassifier;
+    /// use tower_breakwater::classify::{Classify, FailOnError, Outcome};
+    /// use tower_breakwater::grpc::GrpcClassifier;
     /// let classifier = GrpcClassifier::new().errors(FailOnError);
     /// assert_eq!(classifier.classify(&Err::<http::Response<()>, _>("reset")), Outcome::Failure);
     /// ```
@@ -142,8 +142,8 @@ impl<C> GrpcClassifier<C> {
     /// What a response with `code` is.
     ///
     /// ```
-    /// use breakwater::classify::Outcome;
-    /// use breakwater::grpc::{Code, GrpcClassifier};
+    /// use tower_breakwater::classify::Outcome;
+    /// use tower_breakwater::grpc::{Code, GrpcClassifier};
     /// let classifier = GrpcClassifier::new().code(Code::Aborted, Outcome::Failure);
     /// assert_eq!(classifier.outcome(Code::Aborted), Outcome::Failure);
     /// ```
@@ -161,8 +161,8 @@ impl<C> GrpcClassifier<C> {
     /// What a response with `code` is.
     ///
     /// ```
-    /// use breakwater::classify::Outcome;
-    /// use breakwater::grpc::{Code, GrpcClassifier};
+    /// use tower_breakwater::classify::Outcome;
+    /// use tower_breakwater::grpc::{Code, GrpcClassifier};
     /// assert_eq!(GrpcClassifier::new().outcome(Code::Ok), Outcome::Success);
     /// ```
     #[inline]

@@ -6,7 +6,7 @@ use std::fmt;
 /// `Code::from_i32(tonic_code as i32)` and `tonic::Code::from(code as i32)` convert).
 ///
 /// ```
-/// use breakwater::grpc::Code;
+/// use tower_breakwater::grpc::Code;
 /// assert_eq!(Code::from_i32(14), Code::Unavailable);
 /// assert_eq!(Code::Unavailable as i32, 14);
 /// assert_eq!(Code::from_i32(99), Code::Unknown); // what the spec says a client does
@@ -75,7 +75,7 @@ impl Code {
     /// The code numbered `value`; [`Code::Unknown`] for a number outside 0–16.
     ///
     /// ```
-    /// use breakwater::grpc::Code;
+    /// use tower_breakwater::grpc::Code;
     /// assert_eq!(Code::from_i32(4), Code::DeadlineExceeded);
     /// assert_eq!(Code::from_i32(-1), Code::Unknown);
     /// ```
@@ -89,7 +89,7 @@ impl Code {
     /// The code's name as the spec writes it (`UNAVAILABLE`).
     ///
     /// ```
-    /// use breakwater::grpc::Code;
+    /// use tower_breakwater::grpc::Code;
     /// assert_eq!(Code::ResourceExhausted.as_str(), "RESOURCE_EXHAUSTED");
     /// ```
     pub fn as_str(self) -> &'static str {

@@ -15,8 +15,8 @@ impl<E, Req> Error<E, Req> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::grpc::Code;
-    /// use breakwater::{bulkhead::BulkheadFull, timeout::Elapsed, Error};
+    /// use tower_breakwater::grpc::Code;
+    /// use tower_breakwater::{bulkhead::BulkheadFull, timeout::Elapsed, Error};
     ///
     /// let full: Error<&str> = BulkheadFull::new("db", 4, None).into();
     /// assert_eq!(full.grpc_code(), Code::ResourceExhausted);

@@ -10,9 +10,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use breakwater::circuit_breaker::{CircuitBreaker, State};
-//! use breakwater::grpc::GrpcClassifier;
-//! use breakwater::Resilience;
+//! use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+//! use tower_breakwater::grpc::GrpcClassifier;
+//! use tower_breakwater::Resilience;
 //! use http::Response;
 //! use tower::{service_fn, Layer, ServiceExt};
 //!
@@ -32,7 +32,7 @@
 //! channel.clone().oneshot(()).await.unwrap();
 //! assert_eq!(breaker.state(), State::Open);
 //! let refused = channel.oneshot(()).await.unwrap_err();
-//! assert_eq!(refused.grpc_code(), breakwater::grpc::Code::Unavailable);
+//! assert_eq!(refused.grpc_code(), tower_breakwater::grpc::Code::Unavailable);
 //! # }
 //! ```
 //!

@@ -26,16 +26,16 @@ const WORDS: usize = (LAST - FIRST) as usize / 64 + 1;
 ///
 /// Errors (`Err`) go to `C`, which sees the whole `Result`. The default,
 /// [`DependencyFailures`], is the classifier of a [`Resilience`](crate::Resilience) stack,
-/// whose error is [`breakwater::Error`](crate::Error): a timeout or the client's own error
+/// whose error is [`tower_breakwater::Error`](crate::Error): a timeout or the client's own error
 /// is a failure, a full bulkhead is ignored. Around a service with its own error type (a
 /// lone breaker in front of a hyper client), choose with [`errors`](Self::errors), e.g.
 /// [`FailOnError`](crate::classify::FailOnError).
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::circuit_breaker::{CircuitBreaker, State};
-/// use breakwater::http::ResponseClassifier;
-/// use breakwater::{Error, Resilience};
+/// use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+/// use tower_breakwater::http::ResponseClassifier;
+/// use tower_breakwater::{Error, Resilience};
 /// use http::Response;
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
@@ -70,8 +70,8 @@ impl ResponseClassifier {
     /// The default rules (table above), with [`DependencyFailures`] for errors.
     ///
     /// ```
-    /// use breakwater::classify::Outcome;
-    /// use breakwater::http::ResponseClassifier;
+    /// use tower_breakwater::classify::Outcome;
+    /// use tower_breakwater::http::ResponseClassifier;
     /// use http::StatusCode;
     ///
     /// let classifier = ResponseClassifier::new();
@@ -106,8 +106,8 @@ impl<C> ResponseClassifier<C> {
     /// only for errors).
     ///
     /// ```
-    /// use breakwater::classify::{Classify, FailOnError, Outcome};
-    /// use breakwater::http::ResponseClassifier;
+    /// use tower_breakwater::classify::{Classify, FailOnError, Outcome};
+    /// use tower_breakwater::http::ResponseClassifier;
     ///
     /// let classifier = ResponseClassifier::new().errors(FailOnError);
     /// let reset: Result<http::Response<()>, std::io::Error> =
@@ -125,8 +125,8 @@ impl<C> ResponseClassifier<C> {
     /// What a 429 Too Many Requests is (a failure by default).
     ///
     /// ```
-    /// use breakwater::classify::Outcome;
-    /// use breakwater::http::ResponseClassifier;
+    /// use tower_breakwater::classify::Outcome;
+    /// use tower_breakwater::http::ResponseClassifier;
     /// use http::StatusCode;
     ///
     /// let quota_per_user = ResponseClassifier::new().too_many_requests(Outcome::Ignored);
@@ -139,8 +139,8 @@ impl<C> ResponseClassifier<C> {
     /// What `status` is.
     ///
     /// ```
-    /// use breakwater::classify::Outcome;
-    /// use breakwater::http::ResponseClassifier;
+    /// use tower_breakwater::classify::Outcome;
+    /// use tower_breakwater::http::ResponseClassifier;
     /// use http::StatusCode;
     ///
     /// // A 501 from this server means "not for this request", not "sick".
@@ -159,8 +159,8 @@ impl<C> ResponseClassifier<C> {
     /// carry) are left out; an empty range changes nothing.
     ///
     /// ```
-    /// use breakwater::classify::Outcome;
-    /// use breakwater::http::ResponseClassifier;
+    /// use tower_breakwater::classify::Outcome;
+    /// use tower_breakwater::http::ResponseClassifier;
     /// use http::StatusCode;
     ///
     /// // Count client errors neither way: only 5xx and 429 should move the breaker.
@@ -189,8 +189,8 @@ impl<C> ResponseClassifier<C> {
     /// What a response with `status` is.
     ///
     /// ```
-    /// use breakwater::classify::Outcome;
-    /// use breakwater::http::ResponseClassifier;
+    /// use tower_breakwater::classify::Outcome;
+    /// use tower_breakwater::http::ResponseClassifier;
     /// use http::StatusCode;
     /// assert_eq!(ResponseClassifier::new().outcome(StatusCode::OK), Outcome::Success);
     /// ```

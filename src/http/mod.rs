@@ -7,9 +7,9 @@
 //! was: 5xx and 429 are failures, everything else a success, and any status can be moved.
 //!
 //! ```
-//! use breakwater::circuit_breaker::{CircuitBreaker, State};
-//! use breakwater::classify::FailOnError;
-//! use breakwater::http::ResponseClassifier;
+//! use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+//! use tower_breakwater::classify::FailOnError;
+//! use tower_breakwater::http::ResponseClassifier;
 //! use http::{Response, StatusCode};
 //! use tower::{service_fn, Layer, ServiceExt};
 //!
@@ -30,7 +30,7 @@
 //! ```
 //!
 //! # Errors → responses
-//! Turn a [`breakwater::Error`](crate::Error) into the response a server should send (in an
+//! Turn a [`tower_breakwater::Error`](crate::Error) into the response a server should send (in an
 //! axum `HandleErrorLayer`, say):
 //!
 //! | error | status | header |
@@ -42,8 +42,8 @@
 //! | [`Inner`](crate::Error::Inner) | 500 Internal Server Error (map your own errors first if they deserve better) | |
 //!
 //! ```
-//! use breakwater::circuit_breaker::CircuitBreaker;
-//! use breakwater::Error;
+//! use tower_breakwater::circuit_breaker::CircuitBreaker;
+//! use tower_breakwater::Error;
 //! use http::StatusCode;
 //!
 //! let breaker = CircuitBreaker::builder("payments").build().unwrap();

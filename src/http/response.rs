@@ -10,7 +10,7 @@ impl<E, Req> Error<E, Req> {
     /// maps to 503.
     ///
     /// ```
-    /// use breakwater::Error;
+    /// use tower_breakwater::Error;
     /// assert_eq!(Error::<()>::Inner(()).status(), http::StatusCode::INTERNAL_SERVER_ERROR);
     /// ```
     pub fn status(&self) -> StatusCode {
@@ -32,7 +32,7 @@ impl<E, Req> Error<E, Req> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::{timeout::Elapsed, Error};
+    /// use tower_breakwater::{timeout::Elapsed, Error};
     ///
     /// let error: Error<&str> = Elapsed::new("db", Duration::from_secs(1), Duration::from_secs(1)).into();
     /// let response: http::Response<String> = error.to_response();
@@ -50,7 +50,7 @@ impl<E, Req> Error<E, Req> {
     /// (503 by default; 429 tells a client that *it* should slow down).
     ///
     /// ```
-    /// use breakwater::{bulkhead::BulkheadFull, Error};
+    /// use tower_breakwater::{bulkhead::BulkheadFull, Error};
     /// use http::StatusCode;
     ///
     /// let error: Error<&str> = BulkheadFull::new("db", 8, None).into();

@@ -25,10 +25,10 @@ use crate::Name;
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::bulkhead::Bulkhead;
-/// use breakwater::circuit_breaker::CircuitBreaker;
-/// use breakwater::metrics::Metrics;
-/// use breakwater::timeout::TimeoutLayer;
+/// use tower_breakwater::bulkhead::Bulkhead;
+/// use tower_breakwater::circuit_breaker::CircuitBreaker;
+/// use tower_breakwater::metrics::Metrics;
+/// use tower_breakwater::timeout::TimeoutLayer;
 ///
 /// let breaker = CircuitBreaker::builder("payments").build().unwrap();
 /// let bulkhead = Bulkhead::builder("payments").max_concurrent(16).build().unwrap();
@@ -105,7 +105,7 @@ impl Metrics {
     /// An empty list, without a namespace.
     ///
     /// ```
-    /// # use breakwater::metrics::Metrics;
+    /// # use tower_breakwater::metrics::Metrics;
     /// Metrics::new().register(&prometheus::Registry::new()).unwrap(); // nothing to add
     /// ```
     pub fn new() -> Self {
@@ -116,7 +116,7 @@ impl Metrics {
     /// `shop_circuit_breaker_state`). Checked by [`register`](Metrics::register).
     ///
     /// ```
-    /// # use breakwater::metrics::Metrics;
+    /// # use tower_breakwater::metrics::Metrics;
     /// let err = Metrics::new().namespace("my-app").register(&prometheus::Registry::new());
     /// assert!(err.is_err()); // '-' is not allowed in a metric name
     /// ```
@@ -129,8 +129,8 @@ impl Metrics {
     /// `_failures_total`, `_transitions_total` (see the [module docs](super)).
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
-    /// # use breakwater::metrics::Metrics;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::metrics::Metrics;
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let metrics = Metrics::new().circuit_breaker(&breaker);
     /// # metrics.register(&prometheus::Registry::new()).unwrap();
@@ -154,8 +154,8 @@ impl Metrics {
     /// a breaker's durations from one place.
     ///
     /// ```
-    /// # use breakwater::circuit_breaker::CircuitBreaker;
-    /// # use breakwater::metrics::Metrics;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// # use tower_breakwater::metrics::Metrics;
     /// let breaker = CircuitBreaker::builder("db").build().unwrap();
     /// let registry = prometheus::Registry::new();
     /// Metrics::new()
@@ -180,8 +180,8 @@ impl Metrics {
     /// `_rejected_total`.
     ///
     /// ```
-    /// # use breakwater::bulkhead::Bulkhead;
-    /// # use breakwater::metrics::Metrics;
+    /// # use tower_breakwater::bulkhead::Bulkhead;
+    /// # use tower_breakwater::metrics::Metrics;
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(8).build().unwrap();
     /// let metrics = Metrics::new().bulkhead(&bulkhead);
     /// # metrics.register(&prometheus::Registry::new()).unwrap();
@@ -195,8 +195,8 @@ impl Metrics {
     /// `retry_calls_total`, and `retry_budget_available` if it has a budget.
     ///
     /// ```
-    /// # use breakwater::metrics::Metrics;
-    /// use breakwater::retry::RetryLayer;
+    /// # use tower_breakwater::metrics::Metrics;
+    /// use tower_breakwater::retry::RetryLayer;
     /// let retry = RetryLayer::builder("db").max_attempts(3).build().unwrap();
     /// let metrics = Metrics::new().retry(&retry);
     /// # metrics.register(&prometheus::Registry::new()).unwrap();
@@ -215,8 +215,8 @@ impl Metrics {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::metrics::Metrics;
-    /// use breakwater::timeout::TimeoutLayer;
+    /// # use tower_breakwater::metrics::Metrics;
+    /// use tower_breakwater::timeout::TimeoutLayer;
     /// let timeout = TimeoutLayer::new("db", Duration::from_secs(1)).unwrap();
     /// let metrics = Metrics::new().timeout(&timeout);
     /// # metrics.register(&prometheus::Registry::new()).unwrap();
@@ -234,8 +234,8 @@ impl Metrics {
     /// name (give it its breaker's name, and the series line up).
     ///
     /// ```
-    /// # use breakwater::metrics::Metrics;
-    /// use breakwater::{fallback::Fallback, Error};
+    /// # use tower_breakwater::metrics::Metrics;
+    /// use tower_breakwater::{fallback::Fallback, Error};
     /// let fallback = Fallback::new("db", |e: Error<(), ()>, _: Option<()>| async { Err::<(), _>(e) });
     /// let metrics = Metrics::new().fallback(&fallback);
     /// # metrics.register(&prometheus::Registry::new()).unwrap();
@@ -259,8 +259,8 @@ impl Metrics {
     /// panics.
     ///
     /// ```
-    /// use breakwater::circuit_breaker::CircuitBreaker;
-    /// use breakwater::metrics::{Error, Metrics};
+    /// use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// use tower_breakwater::metrics::{Error, Metrics};
     ///
     /// let registry = prometheus::Registry::new();
     /// let db = CircuitBreaker::builder("db").build().unwrap();

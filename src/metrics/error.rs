@@ -6,8 +6,8 @@ use std::fmt;
 /// the collectors this call had already added are taken out again.
 ///
 /// ```
-/// use breakwater::circuit_breaker::CircuitBreaker;
-/// use breakwater::metrics::{Error, Metrics};
+/// use tower_breakwater::circuit_breaker::CircuitBreaker;
+/// use tower_breakwater::metrics::{Error, Metrics};
 ///
 /// let registry = prometheus::Registry::new();
 /// let breaker = CircuitBreaker::builder("payments").build().unwrap();
@@ -45,7 +45,7 @@ impl Error {
     /// Whether this is [`Error::AlreadyRegistered`].
     ///
     /// ```
-    /// use breakwater::metrics::Error;
+    /// use tower_breakwater::metrics::Error;
     /// assert!(!Error::InvalidNamespace("1x".into()).is_already_registered());
     /// ```
     pub fn is_already_registered(&self) -> bool {

@@ -4,8 +4,8 @@
 //! `prometheus::Registry`; serve it as you already do (see `examples/metrics.rs` for axum).
 //!
 //! ```
-//! use breakwater::circuit_breaker::CircuitBreaker;
-//! use breakwater::metrics::Metrics;
+//! use tower_breakwater::circuit_breaker::CircuitBreaker;
+//! use tower_breakwater::metrics::Metrics;
 //! use prometheus::{Encoder, TextEncoder};
 //!
 //! let breaker = CircuitBreaker::builder("payments").consecutive_failures(2).build().unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::retry::{Backoff, Jitter};
+/// use tower_breakwater::retry::{Backoff, Jitter};
 ///
 /// let ms = Duration::from_millis;
 /// let backoff = Backoff::exponential(ms(100), 2.0, ms(500));
@@ -41,7 +41,7 @@ pub(crate) enum Curve {
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::retry::{Backoff, Jitter};
+/// use tower_breakwater::retry::{Backoff, Jitter};
 ///
 /// let d = Duration::from_millis(100);
 /// for wait in Backoff::constant(d).delays(Jitter::Equal, 7).take(100) {
@@ -70,7 +70,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::retry::{Backoff, Jitter};
+    /// use tower_breakwater::retry::{Backoff, Jitter};
     /// let s = Duration::from_secs(1);
     /// assert!(Backoff::constant(s).delays(Jitter::None, 0).take(3).all(|d| d == s));
     /// ```
@@ -84,7 +84,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::retry::{Backoff, Jitter};
+    /// use tower_breakwater::retry::{Backoff, Jitter};
     /// let ms = Duration::from_millis;
     /// let waits: Vec<_> = Backoff::exponential(ms(10), 3.0, ms(100))
     ///     .delays(Jitter::None, 0)
@@ -102,7 +102,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::retry::{Backoff, Jitter};
+    /// use tower_breakwater::retry::{Backoff, Jitter};
     /// let (base, cap) = (Duration::from_millis(10), Duration::from_secs(1));
     /// let mut prev = base;
     /// for wait in Backoff::decorrelated(base, cap).delays(Jitter::None, 42).take(50) {
@@ -120,7 +120,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::retry::{Backoff, Jitter};
+    /// use tower_breakwater::retry::{Backoff, Jitter};
     /// let b = Backoff::exponential(Duration::from_millis(100), 2.0, Duration::from_secs(5));
     /// let a: Vec<_> = b.delays(Jitter::Full, 9).take(8).collect();
     /// assert_eq!(a, b.delays(Jitter::Full, 9).take(8).collect::<Vec<_>>());
@@ -193,7 +193,7 @@ fn nanos(d: Duration) -> u64 {
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::retry::{Backoff, Jitter};
+/// use tower_breakwater::retry::{Backoff, Jitter};
 /// let mut waits = Backoff::constant(Duration::from_secs(1)).delays(Jitter::None, 0);
 /// assert_eq!(waits.next(), Some(Duration::from_secs(1)));
 /// ```

@@ -34,7 +34,7 @@ const ADVANCING: u64 = 1 << 63;
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::retry::Budget;
+/// use tower_breakwater::retry::Budget;
 ///
 /// let budget = Budget::builder()
 ///     .ratio(0.1)
@@ -98,7 +98,7 @@ impl Budget {
     /// Start building a budget (defaults: ratio 0.2, 10 retries per second, a 10 s window).
     ///
     /// ```
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// let budget = Budget::builder().build().unwrap();
     /// assert_eq!(budget.available(), 100);
     /// ```
@@ -113,7 +113,7 @@ impl Budget {
     /// Count one original call (the retry layer does this for every call it is given).
     ///
     /// ```
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// let budget = Budget::builder().ratio(0.5).min_per_second(1).build().unwrap();
     /// budget.deposit();
     /// budget.deposit();
@@ -135,7 +135,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// let budget = Budget::builder()
     ///     .ratio(0.0)
     ///     .min_per_second(1)
@@ -171,7 +171,7 @@ impl Budget {
     /// Reads the clock only when the answer would be no.
     ///
     /// ```
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// let budget = Budget::builder().build().unwrap();
     /// assert!(budget.can_withdraw());
     /// ```
@@ -192,7 +192,7 @@ impl Budget {
     /// How many whole retries the budget could pay for now.
     ///
     /// ```
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// let budget = Budget::builder().min_per_second(3).build().unwrap();
     /// assert_eq!(budget.available(), 30);
     /// ```
@@ -205,7 +205,7 @@ impl Budget {
     /// The share of calls that may be retried.
     ///
     /// ```
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// assert_eq!(Budget::builder().ratio(0.3).build().unwrap().ratio(), 0.3);
     /// ```
     pub fn ratio(&self) -> f64 {
@@ -215,7 +215,7 @@ impl Budget {
     /// The retries per second allowed whatever the traffic.
     ///
     /// ```
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// assert_eq!(Budget::builder().build().unwrap().min_per_second(), 10);
     /// ```
     pub fn min_per_second(&self) -> u32 {
@@ -226,7 +226,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// assert_eq!(Budget::builder().build().unwrap().window(), Duration::from_secs(10));
     /// ```
     pub fn window(&self) -> Duration {
@@ -292,7 +292,7 @@ impl fmt::Debug for Budget {
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::retry::Budget;
+/// use tower_breakwater::retry::Budget;
 /// let err = Budget::builder().ratio(1.5).build().unwrap_err();
 /// assert_eq!(err.field(), "ratio");
 /// ```
@@ -309,7 +309,7 @@ impl BudgetBuilder {
     /// at most 20% to the load). 0 leaves only the floor.
     ///
     /// ```
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// let budget = Budget::builder().ratio(0.05).build().unwrap();
     /// assert_eq!(budget.ratio(), 0.05);
     /// ```
@@ -323,7 +323,7 @@ impl BudgetBuilder {
     /// the budget.
     ///
     /// ```
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// let budget = Budget::builder().min_per_second(2).build().unwrap();
     /// assert_eq!(budget.available(), 20);
     /// ```
@@ -337,7 +337,7 @@ impl BudgetBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// let budget = Budget::builder().window(Duration::from_secs(30)).build().unwrap();
     /// assert_eq!(budget.available(), 300);
     /// ```
@@ -349,7 +349,7 @@ impl BudgetBuilder {
     /// Check every value and build the budget. Its window starts now (tokio's clock).
     ///
     /// ```
-    /// use breakwater::retry::Budget;
+    /// use tower_breakwater::retry::Budget;
     /// let err = Budget::builder().ratio(0.0).min_per_second(0).build().unwrap_err();
     /// assert_eq!(err.field(), "min_per_second");
     /// ```

@@ -21,7 +21,7 @@ const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::retry::{Backoff, Budget, Jitter, RetryLayer};
+/// use tower_breakwater::retry::{Backoff, Budget, Jitter, RetryLayer};
 ///
 /// let layer = RetryLayer::builder("payments")
 ///     .max_attempts(4)
@@ -90,7 +90,7 @@ impl<P, C> Builder<P, C> {
     /// one call and up to two retries). 1 turns retrying off.
     ///
     /// ```
-    /// use breakwater::retry::RetryLayer;
+    /// use tower_breakwater::retry::RetryLayer;
     /// let layer = RetryLayer::builder("db").max_attempts(5).build().unwrap();
     /// assert_eq!(layer.max_attempts(), 5);
     /// ```
@@ -103,7 +103,7 @@ impl<P, C> Builder<P, C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::retry::{Backoff, RetryLayer};
+    /// use tower_breakwater::retry::{Backoff, RetryLayer};
     /// let layer = RetryLayer::builder("db")
     ///     .backoff(Backoff::decorrelated(Duration::from_millis(20), Duration::from_secs(1)))
     ///     .build()
@@ -119,7 +119,7 @@ impl<P, C> Builder<P, C> {
     /// backoff is random already: setting a jitter with it is a config error.
     ///
     /// ```
-    /// use breakwater::retry::{Jitter, RetryLayer};
+    /// use tower_breakwater::retry::{Jitter, RetryLayer};
     /// let layer = RetryLayer::builder("db").jitter(Jitter::None).build().unwrap();
     /// # let _ = layer;
     /// ```
@@ -133,7 +133,7 @@ impl<P, C> Builder<P, C> {
     /// clone) to several layers to share it.
     ///
     /// ```
-    /// use breakwater::retry::{Budget, RetryLayer};
+    /// use tower_breakwater::retry::{Budget, RetryLayer};
     /// let budget = Budget::builder().ratio(0.2).build().unwrap();
     /// let reads = RetryLayer::builder("reads").budget(budget.clone()).build().unwrap();
     /// let writes = RetryLayer::builder("writes").budget(budget).build().unwrap();
@@ -151,7 +151,7 @@ impl<P, C> Builder<P, C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::retry::RetryLayer;
+    /// use tower_breakwater::retry::RetryLayer;
     /// let layer = RetryLayer::builder("api").max_retry_after(Duration::from_secs(5)).build().unwrap();
     /// # let _ = layer;
     /// ```
@@ -161,12 +161,12 @@ impl<P, C> Builder<P, C> {
     }
 
     /// Retry the outcomes `predicate` accepts (default [`RetryOnError`]): a closure
-    /// `Fn(&Result<Resp, breakwater::Error<E, Req>>) -> bool`, or any
+    /// `Fn(&Result<Resp, tower_breakwater::Error<E, Req>>) -> bool`, or any
     /// [`Predicate`](super::Predicate).
     ///
     /// ```
-    /// use breakwater::retry::RetryLayer;
-    /// use breakwater::Error;
+    /// use tower_breakwater::retry::RetryLayer;
+    /// use tower_breakwater::Error;
     /// let layer = RetryLayer::builder("api")
     ///     .retry_if(|outcome: &Result<u16, Error<std::io::Error, String>>| {
     ///         matches!(outcome, Ok(503) | Err(Error::Inner(_)))
@@ -194,7 +194,7 @@ impl<P, C> Builder<P, C> {
     /// attempt could really follow.
     ///
     /// ```
-    /// use breakwater::retry::RetryLayer;
+    /// use tower_breakwater::retry::RetryLayer;
     /// // Requests are not Clone here; only those flagged as safe are replayed.
     /// struct Job { id: u64, idempotent: bool }
     /// let layer = RetryLayer::builder("jobs")
@@ -220,7 +220,7 @@ impl<P, C> Builder<P, C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::retry::{Backoff, RetryLayer};
+    /// use tower_breakwater::retry::{Backoff, RetryLayer};
     /// let err = RetryLayer::builder("db")
     ///     .backoff(Backoff::exponential(Duration::from_secs(2), 2.0, Duration::from_secs(1)))
     ///     .build()

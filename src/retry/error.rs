@@ -12,8 +12,8 @@ use crate::{Error, Name};
 /// whatever the predicate refuses) comes back as it was, not wrapped in this.
 ///
 /// ```
-/// use breakwater::retry::RetriesExhausted;
-/// use breakwater::Error;
+/// use tower_breakwater::retry::RetriesExhausted;
+/// use tower_breakwater::Error;
 ///
 /// let last: Error<&str> = Error::Inner("connection reset");
 /// let gave_up = RetriesExhausted::new("payments", 3, false, last);
@@ -35,8 +35,8 @@ impl<E, Req> RetriesExhausted<E, Req> {
     /// refused another one), the last failing with `last`.
     ///
     /// ```
-    /// # use breakwater::retry::RetriesExhausted;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::retry::RetriesExhausted;
+    /// # use tower_breakwater::Error;
     /// let gave_up = RetriesExhausted::new("db", 1, true, Error::<&str>::Inner("x"));
     /// assert!(gave_up.is_budget_empty());
     /// ```
@@ -57,8 +57,8 @@ impl<E, Req> RetriesExhausted<E, Req> {
     /// The name of the retry layer (or of the stack it belongs to).
     ///
     /// ```
-    /// # use breakwater::retry::RetriesExhausted;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::retry::RetriesExhausted;
+    /// # use tower_breakwater::Error;
     /// assert_eq!(RetriesExhausted::new("db", 2, false, Error::<()>::Inner(())).name(), "db");
     /// ```
     pub fn name(&self) -> &str {
@@ -68,8 +68,8 @@ impl<E, Req> RetriesExhausted<E, Req> {
     /// How many attempts were made, the first one included.
     ///
     /// ```
-    /// # use breakwater::retry::RetriesExhausted;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::retry::RetriesExhausted;
+    /// # use tower_breakwater::Error;
     /// assert_eq!(RetriesExhausted::new("db", 2, false, Error::<()>::Inner(())).attempts(), 2);
     /// ```
     pub fn attempts(&self) -> u32 {
@@ -80,8 +80,8 @@ impl<E, Req> RetriesExhausted<E, Req> {
     /// out).
     ///
     /// ```
-    /// # use breakwater::retry::RetriesExhausted;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::retry::RetriesExhausted;
+    /// # use tower_breakwater::Error;
     /// assert!(!RetriesExhausted::new("db", 2, false, Error::<()>::Inner(())).is_budget_empty());
     /// ```
     pub fn is_budget_empty(&self) -> bool {
@@ -91,8 +91,8 @@ impl<E, Req> RetriesExhausted<E, Req> {
     /// The last attempt's error.
     ///
     /// ```
-    /// # use breakwater::retry::RetriesExhausted;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::retry::RetriesExhausted;
+    /// # use tower_breakwater::Error;
     /// let gave_up = RetriesExhausted::new("db", 2, false, Error::<&str>::Inner("x"));
     /// assert!(matches!(gave_up.last(), Error::Inner("x")));
     /// ```
@@ -107,8 +107,8 @@ impl<E, Req> RetriesExhausted<E, Req> {
     /// The last attempt's error, owned.
     ///
     /// ```
-    /// # use breakwater::retry::RetriesExhausted;
-    /// # use breakwater::Error;
+    /// # use tower_breakwater::retry::RetriesExhausted;
+    /// # use tower_breakwater::Error;
     /// let gave_up = RetriesExhausted::new("db", 2, false, Error::<&str>::Inner("x"));
     /// assert_eq!(gave_up.into_last().into_inner(), Some("x"));
     /// ```

@@ -26,8 +26,8 @@ pin_project! {
     /// clone, and nothing else happens.
     ///
     /// ```
-    /// use breakwater::retry::{ResponseFuture, RetryLayer};
-    /// use breakwater::Error;
+    /// use tower_breakwater::retry::{ResponseFuture, RetryLayer};
+    /// use tower_breakwater::Error;
     /// use tower::{service_fn, Layer, Service, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]

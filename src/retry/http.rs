@@ -3,9 +3,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use breakwater::retry::http::{IdempotentRequests, RetryOnStatus};
-//! use breakwater::retry::{Backoff, RetryLayer};
-//! use breakwater::Error;
+//! use tower_breakwater::retry::http::{IdempotentRequests, RetryOnStatus};
+//! use tower_breakwater::retry::{Backoff, RetryLayer};
+//! use tower_breakwater::Error;
 //! use http::{Request, Response, StatusCode};
 //! use tower::{service_fn, Layer, ServiceExt};
 //!
@@ -49,9 +49,9 @@ use crate::Error;
 /// next wait (capped by the layer's `max_retry_after`).
 ///
 /// ```
-/// use breakwater::retry::http::RetryOnStatus;
-/// use breakwater::retry::Predicate;
-/// use breakwater::Error;
+/// use tower_breakwater::retry::http::RetryOnStatus;
+/// use tower_breakwater::retry::Predicate;
+/// use tower_breakwater::Error;
 /// use http::Response;
 ///
 /// let outcome = |status: u16| -> Result<Response<()>, Error<std::io::Error>> {
@@ -100,7 +100,7 @@ impl<B, E, Req> Predicate<Response<B>, E, Req> for RetryOnStatus {
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::retry::http::retry_after;
+/// use tower_breakwater::retry::http::retry_after;
 /// use http::HeaderMap;
 ///
 /// let mut headers = HeaderMap::new();
@@ -130,8 +130,8 @@ fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
 /// are sent once.
 ///
 /// ```
-/// use breakwater::retry::http::IdempotentRequests;
-/// use breakwater::retry::CopyRequest;
+/// use tower_breakwater::retry::http::IdempotentRequests;
+/// use tower_breakwater::retry::CopyRequest;
 /// use http::Request;
 ///
 /// let get = Request::get("/orders/7").body(String::new()).unwrap();

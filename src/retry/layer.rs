@@ -15,8 +15,8 @@ use crate::Name;
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::retry::{Backoff, Jitter, RetryLayer};
-/// use breakwater::Error;
+/// use tower_breakwater::retry::{Backoff, Jitter, RetryLayer};
+/// use tower_breakwater::Error;
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -45,7 +45,7 @@ impl RetryLayer {
     /// Start building a retry layer called `name` (used in errors and `tracing` events).
     ///
     /// ```
-    /// use breakwater::retry::RetryLayer;
+    /// use tower_breakwater::retry::RetryLayer;
     /// let layer = RetryLayer::builder("payments").build().unwrap();
     /// assert_eq!(layer.name(), "payments");
     /// ```
@@ -62,7 +62,7 @@ impl<P, C> RetryLayer<P, C> {
     /// The layer's name.
     ///
     /// ```
-    /// # use breakwater::retry::RetryLayer;
+    /// # use tower_breakwater::retry::RetryLayer;
     /// assert_eq!(RetryLayer::builder("db").build().unwrap().name(), "db");
     /// ```
     pub fn name(&self) -> &str {
@@ -72,7 +72,7 @@ impl<P, C> RetryLayer<P, C> {
     /// How many attempts a call may make, the first one included.
     ///
     /// ```
-    /// # use breakwater::retry::RetryLayer;
+    /// # use tower_breakwater::retry::RetryLayer;
     /// assert_eq!(RetryLayer::builder("db").build().unwrap().max_attempts(), 3);
     /// ```
     pub fn max_attempts(&self) -> u32 {
@@ -82,7 +82,7 @@ impl<P, C> RetryLayer<P, C> {
     /// The budget retries are paid from, if any.
     ///
     /// ```
-    /// # use breakwater::retry::{Budget, RetryLayer};
+    /// # use tower_breakwater::retry::{Budget, RetryLayer};
     /// let layer = RetryLayer::builder("db").budget(Budget::builder().build().unwrap()).build().unwrap();
     /// assert_eq!(layer.budget().unwrap().available(), 100);
     /// ```

@@ -8,8 +8,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use breakwater::retry::{Backoff, Budget, RetryLayer};
-//! use breakwater::Error;
+//! use tower_breakwater::retry::{Backoff, Budget, RetryLayer};
+//! use tower_breakwater::Error;
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -39,7 +39,7 @@
 //! ```
 //!
 //! # What it does
-//! - The inner service fails with [`breakwater::Error<E, Req>`](crate::Error) (a timeout,
+//! - The inner service fails with [`tower_breakwater::Error<E, Req>`](crate::Error) (a timeout,
 //!   breaker, or bulkhead below it reports there; wrap a plain service's error in
 //!   [`Error::Inner`](crate::Error::Inner)), and so does the retry service: layers do not
 //!   nest errors.

@@ -8,11 +8,11 @@ use crate::Error;
 ///
 /// Implemented by [`RetryOnError`] (the default), by `http::RetryOnStatus` for HTTP
 /// (feature `http`), and by every closure
-/// `Fn(&Result<Resp, breakwater::Error<E, Req>>) -> bool`.
+/// `Fn(&Result<Resp, tower_breakwater::Error<E, Req>>) -> bool`.
 ///
 /// ```
-/// use breakwater::retry::Predicate;
-/// use breakwater::Error;
+/// use tower_breakwater::retry::Predicate;
+/// use tower_breakwater::Error;
 ///
 /// // Retry 503 responses and inner errors; nothing else.
 /// let retry_if = |outcome: &Result<u16, Error<std::io::Error>>| match outcome {
@@ -33,8 +33,8 @@ pub trait Predicate<Resp, E, Req> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::retry::{Predicate, RetryOnError};
-    /// use breakwater::Error;
+    /// use tower_breakwater::retry::{Predicate, RetryOnError};
+    /// use tower_breakwater::Error;
     /// let outcome: Result<(), Error<&str>> = Err(Error::Inner("reset"));
     /// assert_eq!(RetryOnError.retry_after(&outcome), None);
     /// ```
@@ -54,10 +54,10 @@ pub trait Predicate<Resp, E, Req> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::retry::{Predicate, RetryOnError};
-/// use breakwater::bulkhead::BulkheadFull;
-/// use breakwater::timeout::Elapsed;
-/// use breakwater::Error;
+/// use tower_breakwater::retry::{Predicate, RetryOnError};
+/// use tower_breakwater::bulkhead::BulkheadFull;
+/// use tower_breakwater::timeout::Elapsed;
+/// use tower_breakwater::Error;
 ///
 /// let timed_out: Result<(), Error<&str>> = Err(Elapsed::new("db", Duration::ZERO, Duration::ZERO).into());
 /// let full: Result<(), Error<&str>> = Err(BulkheadFull::new("db", 8, None).into());
@@ -94,7 +94,7 @@ where
 /// `http::IdempotentRequests` for HTTP (feature `http`), and by every closure `Fn(&Req) -> Option<Req>`.
 ///
 /// ```
-/// use breakwater::retry::CopyRequest;
+/// use tower_breakwater::retry::CopyRequest;
 ///
 /// // Only orders without a payment token may be sent twice.
 /// struct Order { id: u64, token: Option<String> }
@@ -111,7 +111,7 @@ pub trait CopyRequest<Req> {
 /// is, e.g. a buffered `Full<Bytes>` or a `String`.)
 ///
 /// ```
-/// use breakwater::retry::{CloneRequest, CopyRequest};
+/// use tower_breakwater::retry::{CloneRequest, CopyRequest};
 /// assert_eq!(CloneRequest.copy_request(&String::from("GET /")), Some("GET /".to_string()));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

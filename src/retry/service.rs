@@ -12,7 +12,7 @@ use crate::Error;
 
 /// A service whose failed calls are tried again; made by [`RetryLayer`](super::RetryLayer).
 ///
-/// The inner service fails with [`breakwater::Error<E, Req>`](crate::Error) and so does this
+/// The inner service fails with [`tower_breakwater::Error<E, Req>`](crate::Error) and so does this
 /// one: the call ends with the response (also an `Ok` one the predicate would have retried,
 /// once attempts or budget run out), an error the predicate does not retry unchanged, or
 /// [`Error::RetriesExhausted`] when it would have retried but could not.
@@ -21,8 +21,8 @@ use crate::Error;
 /// service, readied before each one (so `S: Clone`).
 ///
 /// ```
-/// use breakwater::retry::RetryLayer;
-/// use breakwater::Error;
+/// use tower_breakwater::retry::RetryLayer;
+/// use tower_breakwater::Error;
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -52,7 +52,7 @@ impl<S, P, C> RetryService<S, P, C> {
     /// The inner service.
     ///
     /// ```
-    /// # use breakwater::retry::RetryLayer;
+    /// # use tower_breakwater::retry::RetryLayer;
     /// # use tower::Layer;
     /// let svc = RetryLayer::builder("db").build().unwrap().layer(17u8);
     /// assert_eq!(*svc.get_ref(), 17);
@@ -64,7 +64,7 @@ impl<S, P, C> RetryService<S, P, C> {
     /// The inner service, mutably.
     ///
     /// ```
-    /// # use breakwater::retry::RetryLayer;
+    /// # use tower_breakwater::retry::RetryLayer;
     /// # use tower::Layer;
     /// let mut svc = RetryLayer::builder("db").build().unwrap().layer(17u8);
     /// *svc.get_mut() += 1;
@@ -77,7 +77,7 @@ impl<S, P, C> RetryService<S, P, C> {
     /// The inner service, unwrapped.
     ///
     /// ```
-    /// # use breakwater::retry::RetryLayer;
+    /// # use tower_breakwater::retry::RetryLayer;
     /// # use tower::Layer;
     /// let svc = RetryLayer::builder("db").build().unwrap().layer(17u8);
     /// assert_eq!(svc.into_inner(), 17);

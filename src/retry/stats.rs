@@ -1,4 +1,4 @@
-//! What a retry layer counts for its operators (read by `breakwater::metrics`).
+//! What a retry layer counts for its operators (read by `tower_breakwater::metrics`).
 //!
 //! Only events on the retry path are counted: a retry sent, and the end of a call that
 //! wanted one. A call that succeeds first time (the common case) touches none of these, so

@@ -11,7 +11,7 @@ use crate::Name;
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::timeout::Elapsed;
+/// use tower_breakwater::timeout::Elapsed;
 ///
 /// let e = Elapsed::new("payments", Duration::from_secs(1), Duration::from_millis(1003));
 /// assert_eq!(e.limit(), Duration::from_secs(1));
@@ -30,7 +30,7 @@ impl Elapsed {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::Elapsed;
+    /// # use tower_breakwater::timeout::Elapsed;
     /// let e = Elapsed::new("db", Duration::from_millis(50), Duration::from_millis(50));
     /// assert_eq!(e.name(), "db");
     /// ```
@@ -46,7 +46,7 @@ impl Elapsed {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::Elapsed;
+    /// # use tower_breakwater::timeout::Elapsed;
     /// assert_eq!(Elapsed::new("db", Duration::ZERO, Duration::ZERO).name(), "db");
     /// ```
     pub fn name(&self) -> &str {
@@ -57,7 +57,7 @@ impl Elapsed {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::Elapsed;
+    /// # use tower_breakwater::timeout::Elapsed;
     /// let e = Elapsed::new("db", Duration::from_secs(2), Duration::from_secs(2));
     /// assert_eq!(e.limit(), Duration::from_secs(2));
     /// ```
@@ -69,7 +69,7 @@ impl Elapsed {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::Elapsed;
+    /// # use tower_breakwater::timeout::Elapsed;
     /// let e = Elapsed::new("db", Duration::from_secs(2), Duration::from_secs(3));
     /// assert_eq!(e.elapsed(), Duration::from_secs(3));
     /// ```

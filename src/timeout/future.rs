@@ -22,7 +22,7 @@ pin_project! {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::timeout::{ResponseFuture, TimeoutLayer};
+    /// use tower_breakwater::timeout::{ResponseFuture, TimeoutLayer};
     /// use tower::{service_fn, BoxError, Service, ServiceBuilder, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]

@@ -15,7 +15,7 @@ use crate::{ConfigError, Name};
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::timeout::TimeoutLayer;
+/// use tower_breakwater::timeout::TimeoutLayer;
 ///
 /// let layer = TimeoutLayer::new("payments", Duration::from_secs(2)).expect("valid limit");
 /// assert_eq!(layer.limit(), Duration::from_secs(2));
@@ -40,7 +40,7 @@ impl TimeoutLayer {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::TimeoutLayer;
+    /// # use tower_breakwater::timeout::TimeoutLayer;
     /// assert!(TimeoutLayer::new("db", Duration::from_millis(250)).is_ok());
     /// let err = TimeoutLayer::new("db", Duration::MAX).unwrap_err();
     /// assert_eq!(err.to_string(), format!(
@@ -60,7 +60,7 @@ impl TimeoutLayer {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::TimeoutLayer;
+    /// # use tower_breakwater::timeout::TimeoutLayer;
     /// let layer = TimeoutLayer::new("db", Duration::from_secs(1)).unwrap();
     /// assert_eq!(layer.name(), "db");
     /// ```
@@ -72,7 +72,7 @@ impl TimeoutLayer {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::TimeoutLayer;
+    /// # use tower_breakwater::timeout::TimeoutLayer;
     /// let layer = TimeoutLayer::new("db", Duration::from_secs(1)).unwrap();
     /// assert_eq!(layer.limit(), Duration::from_secs(1));
     /// ```
@@ -85,7 +85,7 @@ impl TimeoutLayer {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use breakwater::timeout::TimeoutLayer;
+    /// use tower_breakwater::timeout::TimeoutLayer;
     /// use tower::{service_fn, BoxError, Layer, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]

@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use breakwater::timeout::TimeoutLayer;
+//! use tower_breakwater::timeout::TimeoutLayer;
 //! use tower::{service_fn, BoxError, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -32,16 +32,16 @@
 //!
 //! - tower's `BoxError`, for plain tower stacks (downcast with `e.is::<Elapsed>()`, e.g.
 //!   in axum's `HandleErrorLayer`);
-//! - [`breakwater::Error<E, Req>`](crate::Error), for breakwater stacks (match on
+//! - [`tower_breakwater::Error<E, Req>`](crate::Error), for breakwater stacks (match on
 //!   [`Error::Timeout`](crate::Error::Timeout)).
 //!
 //! A service with its own error type is lifted first, below the timeout: with tower's
-//! `MapErrLayer::new(breakwater::Error::Inner)`, or `.map_err(Into::into)` to a `BoxError`.
+//! `MapErrLayer::new(tower_breakwater::Error::Inner)`, or `.map_err(Into::into)` to a `BoxError`.
 //!
 //! ```
 //! use std::time::Duration;
-//! use breakwater::timeout::TimeoutLayer;
-//! use breakwater::Error;
+//! use tower_breakwater::timeout::TimeoutLayer;
+//! use tower_breakwater::Error;
 //! use tower::util::MapErrLayer;
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!

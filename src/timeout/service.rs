@@ -14,13 +14,13 @@ use crate::{ConfigError, Name};
 /// by [`TimeoutLayer`](super::TimeoutLayer) or [`Timeout::new`].
 ///
 /// It keeps the inner service's error type, which must be able to hold an [`Elapsed`]
-/// (`S::Error: From<Elapsed>`): [`breakwater::Error`](crate::Error) and tower's `BoxError`
+/// (`S::Error: From<Elapsed>`): [`tower_breakwater::Error`](crate::Error) and tower's `BoxError`
 /// both can. Readiness is passed on untimed: `poll_ready` waits as long as the inner
 /// service does (as tower's `Timeout` does); only the call is timed.
 ///
 /// ```
 /// use std::time::Duration;
-/// use breakwater::timeout::Timeout;
+/// use tower_breakwater::timeout::Timeout;
 /// use tower::{service_fn, BoxError, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -42,7 +42,7 @@ impl<S> Timeout<S> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::Timeout;
+    /// # use tower_breakwater::timeout::Timeout;
     /// assert!(Timeout::new((), "db", Duration::from_millis(100)).is_ok());
     /// assert!(Timeout::new((), "db", Duration::ZERO).is_err());
     /// ```
@@ -58,7 +58,7 @@ impl<S> Timeout<S> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::Timeout;
+    /// # use tower_breakwater::timeout::Timeout;
     /// let svc = Timeout::new((), "db", Duration::from_millis(100)).unwrap();
     /// assert_eq!(svc.limit(), Duration::from_millis(100));
     /// ```
@@ -70,7 +70,7 @@ impl<S> Timeout<S> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::Timeout;
+    /// # use tower_breakwater::timeout::Timeout;
     /// let svc = Timeout::new((), "db", Duration::from_millis(100)).unwrap();
     /// assert_eq!(svc.name(), "db");
     /// ```
@@ -82,7 +82,7 @@ impl<S> Timeout<S> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::Timeout;
+    /// # use tower_breakwater::timeout::Timeout;
     /// let svc = Timeout::new(7, "db", Duration::from_secs(1)).unwrap();
     /// assert_eq!(*svc.get_ref(), 7);
     /// ```
@@ -94,7 +94,7 @@ impl<S> Timeout<S> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::Timeout;
+    /// # use tower_breakwater::timeout::Timeout;
     /// let mut svc = Timeout::new(7, "db", Duration::from_secs(1)).unwrap();
     /// *svc.get_mut() += 1;
     /// assert_eq!(*svc.get_ref(), 8);
@@ -107,7 +107,7 @@ impl<S> Timeout<S> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use breakwater::timeout::Timeout;
+    /// # use tower_breakwater::timeout::Timeout;
     /// let svc = Timeout::new(7, "db", Duration::from_secs(1)).unwrap();
     /// assert_eq!(svc.into_inner(), 7);
     /// ```

@@ -1,6 +1,6 @@
 //! Outcomes recorded straight on a breaker, for the tests of its rules.
 
-use breakwater::circuit_breaker::CircuitBreaker;
+use tower_breakwater::circuit_breaker::CircuitBreaker;
 
 /// One admitted call that failed.
 pub fn fail(breaker: &CircuitBreaker) {

@@ -11,12 +11,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use breakwater::circuit_breaker::CircuitBreaker;
-use breakwater::fallback::Fallback;
-use breakwater::http::ResponseClassifier;
-use breakwater::metrics::Metrics;
-use breakwater::retry::{Backoff, Budget, Jitter, Predicate, RetryLayer, RetryOnError};
-use breakwater::{ConfigError, Error, ErrorKind, Resilience};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -26,6 +20,12 @@ use hyper_util::rt::TokioExecutor;
 use prometheus::Registry;
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, ServiceBuilder};
+use tower_breakwater::circuit_breaker::CircuitBreaker;
+use tower_breakwater::fallback::Fallback;
+use tower_breakwater::http::ResponseClassifier;
+use tower_breakwater::metrics::Metrics;
+use tower_breakwater::retry::{Backoff, Budget, Jitter, Predicate, RetryLayer, RetryOnError};
+use tower_breakwater::{ConfigError, Error, ErrorKind, Resilience};
 
 use super::queue::DurableQueue;
 use super::Payment;

@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakwater::circuit_breaker::{CircuitBreaker, State};
 use tokio::sync::Mutex;
 use tokio::time::{Instant, MissedTickBehavior};
 use tower::{BoxError, ServiceExt};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
 
 use client::{PaymentClient, DEFERRED};
 use payment_server::PaymentServer;
