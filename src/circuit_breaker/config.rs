@@ -332,7 +332,7 @@ impl Builder {
         Ok(CircuitBreaker::from_config(self.validate()?))
     }
 
-    fn validate(self) -> Result<Config, ConfigError> {
+    pub(crate) fn validate(self) -> Result<Config, ConfigError> {
         let name = self.name.as_str();
         let err = |field, value: &dyn std::fmt::Debug, expected| {
             Err(ConfigError::new(name, field, value, expected))
