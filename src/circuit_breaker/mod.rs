@@ -76,7 +76,7 @@ mod counted_bits;
 mod error;
 mod events;
 mod future;
-mod keyed;
+pub(crate) mod keyed;
 mod layer;
 mod local;
 mod permit;
@@ -96,6 +96,8 @@ pub use self::counted_bits::CountedBits;
 pub use self::error::{Error, Rejected};
 pub use self::events::Transition;
 pub use self::future::ResponseFuture;
+#[cfg(feature = "metrics")]
+pub(crate) use self::keyed::key_label;
 pub use self::keyed::{KeyedBuilder, KeyedCircuitBreaker, KeyedLayer, KeyedService, KeysFull};
 pub use self::layer::CircuitBreakerLayer;
 pub use self::permit::Permit;

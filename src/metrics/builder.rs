@@ -1,16 +1,21 @@
 //! [`Metrics`]: the list of instances whose metrics go into a registry.
 
+use std::fmt::Display;
+use std::hash::Hash;
+use std::sync::Arc;
+
 use prometheus::Registry;
 
 use super::breaker::BreakerSource;
 use super::collect::Scraped;
+use super::keyed::KeyedSource;
 use super::layers::{
     BulkheadSource, FallbackPart, FallbackSource, RetryPart, RetrySource, TimeoutPart,
     TimeoutSource,
 };
 use super::Error;
 use crate::bulkhead::Bulkhead;
-use crate::circuit_breaker::CircuitBreaker;
+use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
 use crate::fallback::Fallback;
 use crate::retry::RetryLayer;
 use crate::timeout::TimeoutLayer;
@@ -59,6 +64,7 @@ pub struct Metrics {
 #[derive(Debug, Clone)]
 enum Part {
     Breaker(CircuitBreaker),
+    Keyed(KeyedPart),
     Bulkhead(Bulkhead),
     Retry(RetryPart),
     Timeout(TimeoutPart),
@@ -69,6 +75,7 @@ impl Part {
     fn layer(&self) -> &'static str {
         match self {
             Part::Breaker(_) => "circuit breaker",
+            Part::Keyed(_) => "keyed circuit breaker",
             Part::Bulkhead(_) => "bulkhead",
             Part::Retry(_) => "retry",
             Part::Timeout(_) => "timeout",
@@ -79,6 +86,7 @@ impl Part {
     fn name(&self) -> &str {
         match self {
             Part::Breaker(b) => b.name(),
+            Part::Keyed(k) => k.name.as_str(),
             Part::Bulkhead(b) => b.name(),
             Part::Retry(r) => r.name.as_str(),
             Part::Timeout(t) => t.name.as_str(),
@@ -93,11 +101,28 @@ impl Part {
     ) -> prometheus::Result<Scraped> {
         Ok(match self {
             Part::Breaker(b) => Scraped::new(BreakerSource::new(b.clone(), namespace, durations)?),
+            Part::Keyed(k) => (k.collector)(namespace)?,
             Part::Bulkhead(b) => Scraped::new(BulkheadSource::new(b.clone(), namespace)?),
             Part::Retry(r) => Scraped::new(RetrySource::new(r.clone(), namespace)?),
             Part::Timeout(t) => Scraped::new(TimeoutSource::new(t.clone(), namespace)?),
             Part::Fallback(f) => Scraped::new(FallbackSource::new(f.clone(), namespace)?),
         })
+    }
+}
+
+/// A keyed breaker to register: its key type is erased behind the function that makes
+/// its collector.
+#[derive(Clone)]
+struct KeyedPart {
+    name: Name,
+    collector: Arc<dyn Fn(Option<&str>) -> prometheus::Result<Scraped> + Send + Sync>,
+}
+
+impl std::fmt::Debug for KeyedPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedPart")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -137,6 +162,58 @@ impl Metrics {
     /// ```
     pub fn circuit_breaker(mut self, breaker: &CircuitBreaker) -> Self {
         self.parts.push(Part::Breaker(breaker.clone()));
+        self
+    }
+
+    /// Add a keyed breaker: `keyed_circuit_breaker_state`, `_state_seconds`, `_calls_total`,
+    /// `_failures_total`, `_transitions_total` with a `key` label, plus `_keys{state}` and
+    /// `_evicted_keys_total` (see the [module docs](super)).
+    ///
+    /// At most `max_series` keys get series of their own: the first ones seen by a scrape,
+    /// each keeping its series for as long as it lives. Every other key's counts, the
+    /// overflow breaker's and those of evicted keys are summed into `key="other"`, so the
+    /// sum of a counter over `key` never goes down. The state gauge has exactly one series
+    /// per key with series of its own, and one for `other` (the overflow breaker's state);
+    /// an evicted key's series are gone at the next scrape.
+    ///
+    /// ```
+    /// use tower_breakwater::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
+    /// use tower_breakwater::metrics::Metrics;
+    /// use prometheus::{Encoder, TextEncoder};
+    ///
+    /// let hosts: KeyedCircuitBreaker<String> =
+    ///     CircuitBreaker::builder("upstreams").keyed().build().unwrap();
+    /// let registry = prometheus::Registry::new();
+    /// Metrics::new().keyed_circuit_breaker(&hosts, 100).register(&registry).unwrap();
+    /// hosts.try_acquire(&"db.internal".to_owned()).unwrap().success();
+    ///
+    /// let mut text = Vec::new();
+    /// TextEncoder::new().encode(&registry.gather(), &mut text).unwrap();
+    /// let text = String::from_utf8(text).unwrap();
+    /// assert!(text.contains(r#"keyed_circuit_breaker_state{key="db.internal",name="upstreams"} 0"#));
+    /// assert!(text.contains(
+    ///     r#"keyed_circuit_breaker_calls_total{key="db.internal",name="upstreams",outcome="success"} 1"#
+    /// ));
+    /// ```
+    pub fn keyed_circuit_breaker<K>(
+        mut self,
+        keyed: &KeyedCircuitBreaker<K>,
+        max_series: usize,
+    ) -> Self
+    where
+        K: Hash + Eq + Clone + Display + Send + Sync + 'static,
+    {
+        let source = keyed.clone();
+        self.parts.push(Part::Keyed(KeyedPart {
+            name: Name::from(keyed.name().to_owned()),
+            collector: Arc::new(move |namespace| {
+                Ok(Scraped::new(KeyedSource::new(
+                    source.clone(),
+                    max_series,
+                    namespace,
+                )?))
+            }),
+        }));
         self
     }
 

@@ -71,8 +71,10 @@
 
 mod breaker;
 mod builder;
+mod cap;
 mod collect;
 mod error;
+mod keyed;
 mod layers;
 mod names;
 

@@ -34,6 +34,40 @@ pub(crate) const BREAKER_FALLBACKS: (&str, &str) = (
     "Failed or refused calls answered by the fallback.",
 );
 
+/// The keyed breaker's families: the single breaker's, one series per `key` (up to a cap,
+/// the rest in `key="other"`). Names of their own: a registry refuses one name with two
+/// sets of label names, and a program may have both kinds.
+pub(crate) const KEY_LABEL: &str = "key";
+pub(crate) const STATE_LABEL: &str = "state";
+pub(crate) const KEYED_STATE: (&str, &str) = (
+    "keyed_circuit_breaker_state",
+    "Current state of the key's circuit breaker (key=\"other\": the overflow breaker): 0 closed, 1 open, 2 half-open, 3 forced-open, 4 disabled.",
+);
+pub(crate) const KEYED_STATE_SECONDS: (&str, &str) = (
+    "keyed_circuit_breaker_state_seconds",
+    "Seconds since the key's circuit breaker entered its current state.",
+);
+pub(crate) const KEYED_CALLS: (&str, &str) = (
+    "keyed_circuit_breaker_calls_total",
+    "Calls seen by the key's circuit breaker, by outcome (key=\"other\": keys past the series cap, the overflow breaker and evicted keys).",
+);
+pub(crate) const KEYED_FAILURES: (&str, &str) = (
+    "keyed_circuit_breaker_failures_total",
+    "Failures that counted toward opening the key's circuit breaker.",
+);
+pub(crate) const KEYED_TRANSITIONS: (&str, &str) = (
+    "keyed_circuit_breaker_transitions_total",
+    "State changes of the key's circuit breaker.",
+);
+pub(crate) const KEYED_KEYS: (&str, &str) = (
+    "keyed_circuit_breaker_keys",
+    "Keys with a circuit breaker of their own now, by state.",
+);
+pub(crate) const KEYED_EVICTED: (&str, &str) = (
+    "keyed_circuit_breaker_evicted_keys_total",
+    "Idle closed keys evicted so far.",
+);
+
 /// The `outcome` label of `circuit_breaker_calls_total`.
 pub(crate) const OUTCOME_LABEL: &str = "outcome";
 pub(crate) const CALL_OUTCOMES: [&str; 5] =

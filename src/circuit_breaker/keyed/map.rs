@@ -39,6 +39,7 @@ pub(super) struct Slot<K> {
     pub(super) breaker: CircuitBreaker,
     /// Unique per insertion: a key evicted and inserted again gets a new one (metrics tell
     /// the two lives apart with it).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(super) id: u64,
     /// Set by calls (only when unset), cleared by sweeps under the write lock.
     touched: AtomicBool,

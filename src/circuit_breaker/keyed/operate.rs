@@ -9,6 +9,7 @@ use super::{Evicted, KeyedCircuitBreaker, KeysFull};
 use crate::circuit_breaker::{CircuitBreaker, Snapshot, State, Totals};
 
 /// One live key, as metrics read it at scrape time.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) struct LiveKey<K> {
     pub(crate) key: K,
     /// Unique per insertion of the key (a key evicted and made again has a new one).
@@ -30,6 +31,19 @@ impl<K: Hash + Eq + Clone + Display> KeyedCircuitBreaker<K> {
     /// ```
     pub fn get(&self, key: &K) -> Option<CircuitBreaker> {
         self.inner.map.peek(key, |slot| slot.breaker.clone())
+    }
+
+    /// Whether `key` has a breaker of its own now (one hash, one shard read lock, one probe:
+    /// the lookup every call makes). Looking does not count as a use.
+    ///
+    /// ```
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
+    /// let k: KeyedCircuitBreaker<u8> = CircuitBreaker::builder("k").keyed().build().unwrap();
+    /// k.try_acquire(&1).unwrap().success();
+    /// assert!(k.contains_key(&1) && !k.contains_key(&2));
+    /// ```
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.inner.map.peek(key, |_| ()).is_some()
     }
 
     /// The state of `key`'s own breaker, if it has one.
@@ -147,11 +161,13 @@ impl<K: Hash + Eq + Clone + Display> KeyedCircuitBreaker<K> {
     }
 
     /// The evicted keys' counts (for metrics).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn evicted(&self) -> Evicted {
         *self.inner.evicted.lock()
     }
 
     /// Every live key with its insertion id and a handle, read shard by shard.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn live_keys(&self) -> Vec<LiveKey<K>> {
         let mut live = Vec::with_capacity(self.len());
         self.inner.map.for_each(|slot| {
