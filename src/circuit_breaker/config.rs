@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::ramp::{Ramp, MAX_STAGES};
 use super::state::MAX_PERMITS;
 use super::CircuitBreaker;
 use crate::{ConfigError, Name};
@@ -52,6 +53,8 @@ pub struct Builder {
     jitter: f64,
     half_open_permits: u32,
     success_threshold: u32,
+    ramp: Option<Ramp>,
+    abandoned_above: Option<f64>,
 }
 
 /// Which outcomes a rate rule looks at.
@@ -100,6 +103,10 @@ pub(crate) struct Config {
     pub(crate) jitter: f64,
     pub(crate) half_open_permits: u32,
     pub(crate) success_threshold: u32,
+    /// Half-open admits a growing share of calls instead of `half_open_permits` trials.
+    pub(crate) ramp: Option<Ramp>,
+    /// Abandoned calls count as failures while they are at least this share of recent calls.
+    pub(crate) abandoned_above: Option<f64>,
 }
 
 impl Config {
@@ -143,6 +150,8 @@ impl Builder {
             jitter: 0.0,
             half_open_permits: 2,
             success_threshold: 2,
+            ramp: None,
+            abandoned_above: None,
         }
     }
 
@@ -317,6 +326,61 @@ impl Builder {
         self
     }
 
+    /// Half-open admits a growing share of the calls in stages instead of
+    /// `half_open_permits` trial calls: `shares[0]` of the calls during the first
+    /// `stage_for`, `shares[1]` during the next, and so on; after the last stage the breaker
+    /// closes (at its next call). A failed (or slow) call during the ramp opens it again,
+    /// as a failed trial does; `half_open_permits` and `success_threshold` are not used.
+    /// 1 to 16 shares, each in (0, 1], none smaller than the one before; off by default.
+    ///
+    /// Learned from seatbelt and Polly: a recovering service gets 1 %, then 5 %, ... of its
+    /// traffic back, not all of it after two good calls.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// let breaker = CircuitBreaker::builder("db")
+    ///     .half_open_ramp(&[0.01, 0.05, 0.25, 0.5], Duration::from_secs(10))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = breaker;
+    /// ```
+    pub fn half_open_ramp(mut self, shares: &[f64], stage_for: Duration) -> Self {
+        self.ramp = Some(Ramp {
+            shares: shares.into(),
+            stage_for,
+        });
+        self
+    }
+
+    /// Count an abandoned call (admitted, then its permit or response future dropped before
+    /// its outcome: a caller's deadline, a hedged request that lost) as a **failure** while
+    /// abandoned calls are at least `rate`, in (0, 1], of the calls that ended lately (the
+    /// last 100 to 200 successes, failures and abandoned calls, once at least 10 have ended).
+    /// By default an abandoned call counts neither way, so an endpoint whose calls are all
+    /// abandoned never trips.
+    ///
+    /// Such a call still counts as `cancelled` in the [totals](super::Totals); it counts as a
+    /// failure for the trip rule (and in `counted_failures`), or as a failed half-open trial.
+    /// While this is on, each abandoned call sums the breaker's counters once.
+    ///
+    /// ```
+    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+    /// let breaker = CircuitBreaker::builder("db")
+    ///     .consecutive_failures(3)
+    ///     .abandoned_as_failures_above(0.5)
+    ///     .build()
+    ///     .unwrap();
+    /// for _ in 0..12 {
+    ///     drop(breaker.try_acquire().unwrap()); // abandoned
+    /// }
+    /// assert_eq!(breaker.state(), State::Open);
+    /// ```
+    pub fn abandoned_as_failures_above(mut self, rate: f64) -> Self {
+        self.abandoned_above = Some(rate);
+        self
+    }
+
     /// Check every value and build the breaker.
     ///
     /// ```
@@ -439,6 +503,31 @@ impl Builder {
                 "1 to half_open_permits",
             );
         }
+        if let Some(ramp) = &self.ramp {
+            let shares = &ramp.shares;
+            if shares.is_empty() || shares.len() > MAX_STAGES {
+                return err("half_open_ramp", &shares.len(), "1 to 16 stages");
+            }
+            if let Some(bad) = shares.iter().find(|s| !ratio(**s)) {
+                return err("half_open_ramp", bad, "shares in (0, 1]");
+            }
+            if shares.windows(2).any(|w| w[1] < w[0]) {
+                return err("half_open_ramp", shares, "shares that never decrease");
+            }
+            let total = ramp.stage_for.saturating_mul(shares.len() as u32);
+            if ramp.stage_for.is_zero() || total > TEN_YEARS {
+                return err(
+                    "half_open_ramp",
+                    &ramp.stage_for,
+                    "a stage length above zero, all stages within ten years",
+                );
+            }
+        }
+        if let Some(rate) = self.abandoned_above {
+            if !ratio(rate) {
+                return err("abandoned_as_failures_above", &rate, "a ratio in (0, 1]");
+            }
+        }
         Ok(Config {
             name: self.name,
             rule,
@@ -447,6 +536,8 @@ impl Builder {
             jitter: self.jitter,
             half_open_permits: self.half_open_permits,
             success_threshold: self.success_threshold,
+            ramp: self.ramp,
+            abandoned_above: self.abandoned_above,
         })
     }
 }
@@ -529,6 +620,40 @@ mod tests {
             (b().half_open_permits(MAX_PERMITS + 1), "half_open_permits"),
             (b().success_threshold(0), "success_threshold"),
             (b().success_threshold(3), "success_threshold"),
+            (
+                b().half_open_ramp(&[], Duration::from_secs(1)),
+                "half_open_ramp",
+            ),
+            (
+                b().half_open_ramp(&[0.1; 17], Duration::from_secs(1)),
+                "half_open_ramp",
+            ),
+            (
+                b().half_open_ramp(&[0.0], Duration::from_secs(1)),
+                "half_open_ramp",
+            ),
+            (
+                b().half_open_ramp(&[0.5, 1.5], Duration::from_secs(1)),
+                "half_open_ramp",
+            ),
+            (
+                b().half_open_ramp(&[f64::NAN], Duration::from_secs(1)),
+                "half_open_ramp",
+            ),
+            (
+                b().half_open_ramp(&[0.5, 0.1], Duration::from_secs(1)),
+                "half_open_ramp",
+            ),
+            (b().half_open_ramp(&[0.5], Duration::ZERO), "half_open_ramp"),
+            (b().half_open_ramp(&[0.5; 4], TEN_YEARS), "half_open_ramp"),
+            (
+                b().abandoned_as_failures_above(0.0),
+                "abandoned_as_failures_above",
+            ),
+            (
+                b().abandoned_as_failures_above(1.5),
+                "abandoned_as_failures_above",
+            ),
         ];
         for (builder, field) in cases {
             assert_eq!(field_of(builder.clone()), field, "{builder:?}");

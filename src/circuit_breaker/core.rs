@@ -9,10 +9,12 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use super::abandoned::Abandoned;
 use super::config::{Config, RateRule, Rule};
 use super::error::Deadline;
 use super::events::Transition;
 use super::local::{bump, ThreadBlock};
+use super::ramp::RampStart;
 use super::snapshot::{Snapshot, Totals, WindowCounts};
 use super::state::{Admission, BusyPath, Refusal, State, StateWord, Ticket, TrialResult};
 use super::window::{Consecutive, CountWindow, Counts, TimeWindow, Window};
@@ -54,6 +56,10 @@ pub(crate) struct Core {
     /// metrics registration asked for it; never taken back.
     #[cfg(feature = "metrics")]
     pub(crate) durations: std::sync::OnceLock<prometheus::Histogram>,
+    /// When the current half-open episode began, for a ramp (see `ramp.rs`).
+    pub(super) ramp_start: RampStart,
+    /// The policy for abandoned calls, if one is set (see `abandoned.rs`).
+    abandoned: Option<Abandoned>,
 }
 
 impl Core {
@@ -73,6 +79,8 @@ impl Core {
             timed: AtomicBool::new(config.slower_than().is_some()),
             #[cfg(feature = "metrics")]
             durations: std::sync::OnceLock::new(),
+            ramp_start: RampStart::default(),
+            abandoned: config.abandoned_above.map(Abandoned::new),
             config,
         }
     }
@@ -168,6 +176,11 @@ impl Core {
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self) -> Result<Ticket, Refusal> {
+        if let Some(ramp) = &self.config.ramp {
+            if let Some(decided) = self.admit_ramp(ramp) {
+                return decided;
+            }
+        }
         let ticket = self
             .state
             .admit(self.config.half_open_permits, || self.now())?
@@ -177,6 +190,7 @@ impl Core {
             opened_half: true,
         } = ticket.admission()
         {
+            self.ramp_start.publish(generation, self.now());
             self.announce(State::Open, State::HalfOpen, generation);
         }
         Ok(ticket)
@@ -272,6 +286,8 @@ impl Core {
             Outcome::Ignored => {
                 self.state.release_permit(generation);
             }
+            // A ramp closes on time, not on a number of successes.
+            Outcome::Success if !slow && self.config.ramp.is_some() => {}
             Outcome::Success if !slow => {
                 let threshold = self.config.success_threshold;
                 if self.state.trial_success(generation, threshold) == TrialResult::ReachedThreshold
@@ -570,11 +586,30 @@ impl Core {
     }
 
     /// Record that an admitted call was dropped before it finished: it counts neither way,
-    /// and a trial gives its permit back.
-    pub(crate) fn cancel(&self, block: &ThreadBlock, ticket: Ticket) {
+    /// and a trial gives its permit back (unless the policy for abandoned calls says it
+    /// counts as a failure, see `abandoned.rs`).
+    pub(crate) fn cancel(self: &Arc<Self>, block: &ThreadBlock, ticket: Ticket) {
         bump(&block.cancelled, 1);
+        if let Some(abandoned) = &self.abandoned {
+            if abandoned.counts_as_failure(&self.snapshot().totals) {
+                return self.abandoned_as_failure(block, ticket);
+            }
+        }
         if let Admission::Trial { generation, .. } = ticket.admission() {
             self.state.release_permit(generation);
+        }
+    }
+
+    /// An abandoned call judged a failure: what `record` does with a failure, but it stays
+    /// counted as cancelled (not in `failures`).
+    #[cold]
+    fn abandoned_as_failure(self: &Arc<Self>, block: &ThreadBlock, ticket: Ticket) {
+        match ticket.admission() {
+            Admission::Passthrough => {}
+            Admission::Closed { generation } => self.record_closed(block, generation, true, false),
+            Admission::Trial { generation, .. } => {
+                self.record_trial(block, generation, Outcome::Failure, false)
+            }
         }
     }
 
@@ -650,7 +685,7 @@ impl Core {
         }
     }
 
-    fn close(&self, generation: u32) {
+    pub(super) fn close(&self, generation: u32) {
         // Clear first: the window is unused until the state says closed, so a racing loser
         // clearing it does no harm, and the new closed period never sees old outcomes.
         self.window.clear();

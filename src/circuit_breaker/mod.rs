@@ -68,6 +68,7 @@
 //! runtime is there) ends the period instead and rejections stop reading the clock.
 //! See the README for measurements.
 
+mod abandoned;
 mod bucket_clock;
 mod call;
 mod config;
@@ -80,6 +81,7 @@ pub(crate) mod keyed;
 mod layer;
 mod local;
 mod permit;
+mod ramp;
 mod service;
 mod shape;
 mod snapshot;

@@ -131,7 +131,9 @@ pub struct Totals {
     pub slow: u64,
     /// Failures that counted toward opening: those recorded while closed, in the closed
     /// period they started in, and failed half-open trials. A subset of `failures` (not of
-    /// `calls()`): it leaves out failures while disabled and stale ones.
+    /// `calls()`): it leaves out failures while disabled and stale ones. With
+    /// [`abandoned_as_failures_above`](super::Builder::abandoned_as_failures_above) it also
+    /// counts abandoned calls judged failures (those stay in `cancelled`).
     pub counted_failures: u64,
 }
 

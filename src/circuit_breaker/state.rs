@@ -316,6 +316,12 @@ impl Ticket {
         Ticket::pack(KIND_CLOSED, generation)
     }
 
+    /// A half-open trial of `generation` that holds no permit of the word (a ramp's).
+    #[inline]
+    pub(crate) fn trial(generation: u32) -> Ticket {
+        Ticket::pack(KIND_TRIAL, generation)
+    }
+
     /// The same ticket carrying `id` (up to 29 bits) in its free bits.
     #[inline]
     pub(crate) fn with_breaker(self, id: u32) -> Ticket {
