@@ -362,6 +362,7 @@ fn document() -> impl Strategy<Value = String> {
                 ("jitter", Float),
                 ("half_open_permits", Int),
                 ("success_threshold", Int),
+                ("abandoned_as_failures_above", Float),
             ],
         ),
         section(

@@ -55,6 +55,31 @@ pub struct BreakerConfig {
     pub half_open_permits: Option<u32>,
     /// [`Builder::success_threshold`].
     pub success_threshold: Option<u32>,
+    /// [`Builder::half_open_ramp`].
+    pub half_open_ramp: Option<HalfOpenRamp>,
+    /// [`Builder::abandoned_as_failures_above`].
+    pub abandoned_as_failures_above: Option<f64>,
+}
+
+/// `half_open_ramp = { shares = [0.01, 0.05, 0.25, 0.5], stage_for = "10s" }`: see
+/// [`Builder::half_open_ramp`].
+///
+/// ```
+/// use tower_breakwater::config::BreakerConfig;
+/// let config: BreakerConfig = toml::from_str(
+///     r#"half_open_ramp = { shares = [0.01, 0.05, 0.25, 0.5], stage_for = "10s" }"#,
+/// ).unwrap();
+/// assert_eq!(config.half_open_ramp.unwrap().shares.len(), 4);
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HalfOpenRamp {
+    /// The share of calls each stage admits.
+    pub shares: Vec<f64>,
+    /// How long each stage lasts.
+    #[serde(deserialize_with = "duration::required")]
+    pub stage_for: Duration,
 }
 
 /// `time_window = { length = "60s", buckets = 6 }`: see [`Builder::time_window`].
@@ -170,6 +195,12 @@ impl BreakerConfig {
         }
         if let Some(successes) = self.success_threshold {
             b = b.success_threshold(successes);
+        }
+        if let Some(ramp) = &self.half_open_ramp {
+            b = b.half_open_ramp(&ramp.shares, ramp.stage_for);
+        }
+        if let Some(rate) = self.abandoned_as_failures_above {
+            b = b.abandoned_as_failures_above(rate);
         }
         Ok(b)
     }

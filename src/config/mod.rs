@@ -40,7 +40,7 @@ mod duration;
 mod retry;
 mod stack;
 
-pub use self::breaker::{BreakerConfig, OpenForGrowth, SlowCalls, TimeWindow};
+pub use self::breaker::{BreakerConfig, HalfOpenRamp, OpenForGrowth, SlowCalls, TimeWindow};
 pub use self::bulkhead::{BulkheadConfig, TimeoutConfig};
 #[cfg(feature = "chaos")]
 pub use self::chaos::{ChaosConfig, LatencyConfig};

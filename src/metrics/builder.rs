@@ -110,12 +110,15 @@ impl Part {
     }
 }
 
+/// Makes a keyed breaker's collector for a namespace (the key type erased).
+type MakeCollector = dyn Fn(Option<&str>) -> prometheus::Result<Scraped> + Send + Sync;
+
 /// A keyed breaker to register: its key type is erased behind the function that makes
 /// its collector.
 #[derive(Clone)]
 struct KeyedPart {
     name: Name,
-    collector: Arc<dyn Fn(Option<&str>) -> prometheus::Result<Scraped> + Send + Sync>,
+    collector: Arc<MakeCollector>,
 }
 
 impl std::fmt::Debug for KeyedPart {
