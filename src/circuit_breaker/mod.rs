@@ -56,6 +56,16 @@
 //! before a transition cannot trip or close the new state. A dropped (cancelled) call counts
 //! neither way and gives back its half-open permit.
 //!
+//! Two options change this, both off by default: [`Builder::half_open_ramp`] (half-open
+//! admits a growing share of calls in stages instead of a few trials) and
+//! [`Builder::abandoned_as_failures_above`] (dropped calls count as failures while they are
+//! a large share of recent calls).
+//!
+//! # Many dependencies behind one layer
+//! [`KeyedCircuitBreaker`] keeps one breaker per key (host, tenant, route), made on the
+//! key's first call from one checked config, with a cap on keys and eviction of idle closed
+//! ones.
+//!
 //! # Cost
 //! The closed-path call only loads the shared state word (never writes it), takes no lock,
 //! allocates nothing and writes counters private to its thread. A success writes nothing

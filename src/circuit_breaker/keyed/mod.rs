@@ -1,79 +1,8 @@
-//! Keyed breakers: one circuit breaker per key (upstream host, tenant, route), made on the
-//! key's first call from one checked config, in one layer.
-//!
-//! # When to use it
-//! When one dependency is really many: a hyper client that calls many hosts, an axum route
-//! that serves many tenants. One host going down should open *its* breaker, not everyone's.
-//! The layer takes the key from each request with a function you give it.
-//!
-//! ```
-//! use tower_breakwater::circuit_breaker::{CircuitBreaker, Error, KeyedCircuitBreaker, State};
-//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! // The URI authority of an `http::Request` as the key: one breaker per upstream host.
-//! let hosts: KeyedCircuitBreaker<String> = CircuitBreaker::builder("upstreams")
-//!     .consecutive_failures(2)
-//!     .keyed()
-//!     .max_keys(10_000)
-//!     .build()
-//!     .unwrap();
-//! let authority = |req: &http::Request<()>| {
-//!     req.uri().authority().map_or_else(String::new, |a| a.as_str().to_owned())
-//! };
-//! let mut client = ServiceBuilder::new()
-//!     .layer(hosts.layer(authority))
-//!     .service(service_fn(|req: http::Request<()>| async move {
-//!         match req.uri().host() {
-//!             Some("down.example") => Err("connection refused"),
-//!             _ => Ok("200 OK"),
-//!         }
-//!     }));
-//!
-//! for _ in 0..2 {
-//!     let req = http::Request::get("http://down.example/").body(()).unwrap();
-//!     let _ = client.ready().await.unwrap().call(req).await;
-//! }
-//! assert_eq!(hosts.state(&"down.example".to_owned()), Some(State::Open));
-//!
-//! // The other host's breaker is its own, and closed.
-//! let req = http::Request::get("http://up.example/").body(()).unwrap();
-//! assert_eq!(client.ready().await.unwrap().call(req).await.unwrap(), "200 OK");
-//! let req = http::Request::get("http://down.example/").body(()).unwrap();
-//! let refused = client.ready().await.unwrap().call(req).await.unwrap_err();
-//! assert!(matches!(refused, Error::Rejected(_)));
-//! # }
-//! ```
-//!
-//! For an axum route, a tenant header is a key: `|req: &Request| tenant_of(req.headers())`,
-//! with a `KeyedCircuitBreaker<String>` (see [`KeyedCircuitBreaker::layer`]).
-//!
-//! # Keys are hostile input
-//! A key comes from a request, so anyone can send new ones. Memory stays bounded:
-//! - At most `max_keys` keys have a breaker of their own ([`KeyedBuilder::max_keys`]).
-//! - A key not called for `idle_for` is evicted ([`KeyedBuilder::idle_for`]) — **only if its
-//!   breaker is closed**. An open, half-open, forced-open or disabled breaker is never
-//!   evicted: that would forget the outage (or the operator's decision), and its host would
-//!   get full traffic again at once.
-//! - At the cap, a new key takes the place of an idle closed key of its shard when a sweep
-//!   finds one; otherwise its calls go through one shared **overflow breaker**
-//!   ([`KeyedCircuitBreaker::overflow`]), built from the same config. So a flood of random
-//!   keys cannot push out the known keys' breakers, cannot grow memory, and its calls are
-//!   still guarded by a breaker (the overflow one opens if they fail).
-//! - Keys are hashed with std's keyed SipHash, so chosen keys cannot pile up in one slot.
-//!   A key's own size is yours to bound in the key function (e.g. hyper already caps a
-//!   header's length).
-//!
-//! # Cost
-//! A call with a known key: the key function, one hash, a shard's read lock (64 shards), a
-//! table probe, and the breaker's own call; no clock read, no allocation, and a shared write
-//! only the first time a key is used after each sweep. A new key takes its shard's write
-//! lock, reads the clock and builds a breaker; sweeps of idle keys run then, at most every
-//! `idle_for / 4` per shard, so nothing runs in the background.
-//!
-//! With a keyed layer, `poll_ready` polls the inner service (the key is not known before
-//! `call`), so a refused call leaves the inner service's readiness for the next request.
+//! Keyed breakers: one circuit breaker per key, made lazily from one checked config. The
+//! public docs (when to use it, the eviction rule, the cap, the cost) are on
+//! [`KeyedCircuitBreaker`]. `map.rs` holds the keys (sharded, capped, swept), `builder.rs`
+//! the builder, `operate.rs` the per-key operator API, `layer.rs` / `service.rs` the tower
+//! layer, `error.rs` the one refusal of the operator API.
 
 mod builder;
 mod error;
@@ -101,13 +30,88 @@ use super::{CircuitBreaker, Error, Permit, Rejected, State, Totals};
 use crate::classify::{Classify, FailOnError};
 use crate::Name;
 
-/// One circuit breaker per key, made lazily from one checked config: a cheap-to-clone
-/// handle (clones share the keys). See the [module docs](self) for the rules on eviction
-/// and the cap.
+/// One circuit breaker per key (upstream host, tenant, route), made on the key's first call
+/// from one checked config, in one layer. Built by
+/// [`Builder::keyed`](super::Builder::keyed).
 ///
-/// Build one with [`Builder::keyed`](super::Builder::keyed); put it in front of a service
-/// with [`layer`](Self::layer); call plain async code with [`call`](Self::call); watch and
-/// steer single keys with [`snapshot`](Self::snapshot), [`states`](Self::states),
+/// # When to use it
+/// When one dependency is really many: a hyper client that calls many hosts, an axum route
+/// that serves many tenants. One host going down should open *its* breaker, not everyone's.
+/// The layer takes the key from each request with a function you give it.
+///
+/// ```
+/// use tower_breakwater::circuit_breaker::{CircuitBreaker, Error, KeyedCircuitBreaker, State};
+/// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // The URI authority of an `http::Request` as the key: one breaker per upstream host.
+/// let hosts: KeyedCircuitBreaker<String> = CircuitBreaker::builder("upstreams")
+///     .consecutive_failures(2)
+///     .keyed()
+///     .max_keys(10_000)
+///     .build()
+///     .unwrap();
+/// let authority = |req: &http::Request<()>| {
+///     req.uri().authority().map_or_else(String::new, |a| a.as_str().to_owned())
+/// };
+/// let mut client = ServiceBuilder::new()
+///     .layer(hosts.layer(authority))
+///     .service(service_fn(|req: http::Request<()>| async move {
+///         match req.uri().host() {
+///             Some("down.example") => Err("connection refused"),
+///             _ => Ok("200 OK"),
+///         }
+///     }));
+///
+/// for _ in 0..2 {
+///     let req = http::Request::get("http://down.example/").body(()).unwrap();
+///     let _ = client.ready().await.unwrap().call(req).await;
+/// }
+/// assert_eq!(hosts.state(&"down.example".to_owned()), Some(State::Open));
+///
+/// // The other host's breaker is its own, and closed.
+/// let req = http::Request::get("http://up.example/").body(()).unwrap();
+/// assert_eq!(client.ready().await.unwrap().call(req).await.unwrap(), "200 OK");
+/// let req = http::Request::get("http://down.example/").body(()).unwrap();
+/// let refused = client.ready().await.unwrap().call(req).await.unwrap_err();
+/// assert!(matches!(refused, Error::Rejected(_)));
+/// # }
+/// ```
+///
+/// For an axum route, a tenant header is a key: `|req: &Request| tenant_of(req.headers())`,
+/// with a `KeyedCircuitBreaker<String>` (see [`layer`](Self::layer)).
+///
+/// # Keys are hostile input
+/// A key comes from a request, so anyone can send new ones. Memory stays bounded:
+/// - At most `max_keys` keys have a breaker of their own ([`KeyedBuilder::max_keys`]).
+/// - A key not called for `idle_for` is evicted ([`KeyedBuilder::idle_for`]) — **only if its
+///   breaker is closed**. An open, half-open, forced-open or disabled breaker is never
+///   evicted: that would forget the outage (or the operator's decision), and its host would
+///   get full traffic again at once.
+/// - At the cap, a new key takes the place of an idle closed key of its shard when a sweep
+///   finds one; otherwise its calls go through one shared **overflow breaker**
+///   ([`overflow`](Self::overflow)), built from the same config. So a flood of random
+///   keys cannot push out the known keys' breakers, cannot grow memory, and its calls are
+///   still guarded by a breaker (the overflow one opens if they fail).
+/// - Keys are hashed with std's keyed SipHash, so chosen keys cannot pile up in one slot.
+///   A key's own size is yours to bound in the key function (e.g. hyper already caps a
+///   header's length).
+///
+/// # Cost
+/// A call with a known key: the key function, one hash, a shard's read lock (64 shards), a
+/// table probe, and the breaker's own call; no clock read, no allocation, and a shared write
+/// only the first time a key is used after each sweep. A new key takes its shard's write
+/// lock, reads the clock and builds a breaker; sweeps of idle keys run then, at most every
+/// `idle_for / 4` per shard, so nothing runs in the background.
+///
+/// With a keyed layer, `poll_ready` polls the inner service (the key is not known before
+/// `call`), so a refused call leaves the inner service's readiness for the next request.
+///
+/// # Handle
+/// A cheap-to-clone handle (clones share the keys). Put it in front of a service with
+/// [`layer`](Self::layer); call plain async code with [`call`](Self::call); watch and steer
+/// single keys with [`snapshot`](Self::snapshot), [`states`](Self::states),
 /// [`force_open`](Self::force_open) and [`reset`](Self::reset).
 ///
 /// ```

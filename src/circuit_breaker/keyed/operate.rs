@@ -133,7 +133,7 @@ impl<K: Hash + Eq + Clone + Display> KeyedCircuitBreaker<K> {
             .flatten()
     }
 
-    /// Evict every key that is idle and closed now (see the [module docs](super)), whatever
+    /// Evict every key that is idle and closed now (see [the rules](KeyedCircuitBreaker#keys-are-hostile-input)), whatever
     /// the sweep schedule; returns how many went. New keys do this on their own, a shard at
     /// a time; call it to give memory back sooner.
     ///
