@@ -74,6 +74,13 @@ impl KeyedBuilder {
     /// How long a key must go without calls before its breaker may be evicted (default
     /// 5 minutes). Only a closed breaker is ever evicted.
     ///
+    /// Eviction happens in sweeps: a sweep marks each key used since the one before, and
+    /// evicts a key left unmarked since a sweep at least `idle_for` earlier. So a key is
+    /// never evicted sooner than `idle_for` after its last call. Sweeps run when new keys
+    /// arrive (at most every `idle_for / 4` per shard) and on
+    /// [`evict_idle`](super::KeyedCircuitBreaker::evict_idle); without either, nothing is
+    /// evicted, and nothing needs to be: memory grows only with new keys.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};

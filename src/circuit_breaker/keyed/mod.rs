@@ -413,3 +413,27 @@ pub(crate) fn add_totals(sum: &mut Totals, more: &Totals) {
     sum.slow += more.slow;
     sum.counted_failures += more.counted_failures;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_key_is_cut_on_a_character_boundary() {
+        assert_eq!(key_label(&"db.internal"), "db.internal");
+        let long = "é".repeat(1_000); // 2 bytes each
+        let label = key_label(&long);
+        assert!(label.len() <= KEY_LABEL_MAX && label.len() >= KEY_LABEL_MAX - 1);
+        assert!(label.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn a_hostile_key_makes_a_bounded_breaker_name() {
+        let keyed: KeyedCircuitBreaker<String> =
+            CircuitBreaker::builder("hosts").keyed().build().unwrap();
+        let key = "x".repeat(1 << 20);
+        keyed.try_acquire(&key).unwrap().success();
+        let name_len = keyed.get(&key).unwrap().name().len();
+        assert_eq!(name_len, "hosts/".len() + KEY_LABEL_MAX);
+    }
+}
