@@ -179,6 +179,7 @@ async fn a_failing_flood_trips_the_overflow_breaker_not_the_known_keys() {
     let refused = k.try_acquire(&102).unwrap_err();
     assert_eq!(refused.name(), "hosts/other");
     assert_eq!(k.force_open(5).unwrap_err().name(), "hosts");
+    assert_eq!(k.force_open(3).unwrap(), None, "a known key at the cap");
     // An operator frees a place: the next new key gets its own breaker again (once the
     // place is idle and a sweep is due).
     assert_eq!(k.reset(&0), Some(State::ForcedOpen));

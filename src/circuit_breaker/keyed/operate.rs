@@ -104,6 +104,10 @@ impl<K: Hash + Eq + Clone + Display> KeyedCircuitBreaker<K> {
     /// assert!(k.try_acquire(&"eu-west").is_err());
     /// ```
     pub fn force_open(&self, key: K) -> Result<Option<State>, KeysFull> {
+        // A known key first: at the cap, the insert path answers "no room" without looking.
+        if let Some(left) = self.inner.map.peek(&key, |slot| slot.breaker.force_open()) {
+            return Ok(left);
+        }
         let keyed = &*self.inner;
         keyed.map.get_or_insert(
             &key,
