@@ -166,7 +166,7 @@ where
         };
         let labels: Vec<(String, u64)> = live
             .iter()
-            .map(|member| (key_label(&member.key), member.id))
+            .map(|member| (key_label(&member.key), u64::from(member.id)))
             .collect();
         let own = self.cap.lock().assign(&labels);
 

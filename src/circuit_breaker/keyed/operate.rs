@@ -13,7 +13,7 @@ use crate::circuit_breaker::{CircuitBreaker, Snapshot, State, Totals};
 pub(crate) struct LiveKey<K> {
     pub(crate) key: K,
     /// Unique per insertion of the key (a key evicted and made again has a new one).
-    pub(crate) id: u64,
+    pub(crate) id: u32,
     pub(crate) breaker: CircuitBreaker,
 }
 
