@@ -12,7 +12,6 @@ mod operate;
 mod service;
 
 use std::fmt::{self, Display};
-use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +25,7 @@ pub use self::service::KeyedService;
 
 use self::map::{Found, KeyMap, Slot};
 use super::config::Config;
-use super::{CircuitBreaker, Error, Permit, Rejected, State, Totals};
-use crate::classify::{Classify, FailOnError};
+use super::{CircuitBreaker, Permit, Rejected, State, Totals};
 use crate::Name;
 
 /// One circuit breaker per key (upstream host, tenant, route), made on the key's first call
@@ -300,83 +298,6 @@ impl<K: Hash + Eq + Clone + Display> KeyedCircuitBreaker<K> {
                 Found::Overflow => f(&keyed.overflow),
             },
         )
-    }
-
-    /// Run `f`'s future through `key`'s breaker, counting an `Err` as a failure (see
-    /// [`CircuitBreaker::call`]).
-    ///
-    /// ```
-    /// # use tower_breakwater::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let k: KeyedCircuitBreaker<u32> = CircuitBreaker::builder("k").keyed().build().unwrap();
-    /// let v = k.call(&42, || async { Ok::<_, std::io::Error>("hi") }).await.unwrap();
-    /// assert_eq!(v, "hi");
-    /// # }
-    /// ```
-    pub async fn call<F, Fut, T, E>(&self, key: &K, f: F) -> Result<T, Error<E>>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        let permit = self.try_acquire(key).map_err(Error::Rejected)?;
-        let result = f().await;
-        permit.record(FailOnError.classify(&result));
-        result.map_err(Error::Inner)
-    }
-
-    /// A tower layer: each request's key is `key_fn(&request)`, and every `Err` counts as a
-    /// failure of that key's breaker.
-    ///
-    /// ```
-    /// use tower_breakwater::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
-    /// use tower::{service_fn, ServiceBuilder, ServiceExt};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// // A tenant header, as an axum route would see it.
-    /// let tenants: KeyedCircuitBreaker<String> =
-    ///     CircuitBreaker::builder("tenants").keyed().build().unwrap();
-    /// let tenant = |req: &http::Request<()>| {
-    ///     req.headers()
-    ///         .get("x-tenant")
-    ///         .and_then(|v| v.to_str().ok())
-    ///         .unwrap_or("anonymous")
-    ///         .to_owned()
-    /// };
-    /// let svc = ServiceBuilder::new()
-    ///     .layer(tenants.layer(tenant))
-    ///     .service(service_fn(|_: http::Request<()>| async { Ok::<_, std::io::Error>(200) }));
-    /// let req = http::Request::get("/").header("x-tenant", "acme").body(()).unwrap();
-    /// assert_eq!(svc.oneshot(req).await.unwrap(), 200);
-    /// assert_eq!(tenants.snapshot(&"acme".to_owned()).unwrap().totals.successes, 1);
-    /// # }
-    /// ```
-    pub fn layer<F>(&self, key_fn: F) -> KeyedLayer<K, F, FailOnError> {
-        KeyedLayer::new(self.clone(), key_fn, FailOnError)
-    }
-
-    /// Like [`layer`](Self::layer), with a classifier that decides which outcomes are
-    /// failures (see [`crate::classify`]).
-    ///
-    /// ```
-    /// use tower_breakwater::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker};
-    /// use tower_breakwater::classify::Outcome;
-    /// use tower::{service_fn, ServiceBuilder};
-    ///
-    /// let hosts: KeyedCircuitBreaker<u16> = CircuitBreaker::builder("h").keyed().build().unwrap();
-    /// let five_hundreds = |r: &Result<u16, std::io::Error>| match r {
-    ///     Ok(status) if *status >= 500 => Outcome::Failure,
-    ///     Ok(_) => Outcome::Success,
-    ///     Err(_) => Outcome::Failure,
-    /// };
-    /// let svc = ServiceBuilder::new()
-    ///     .layer(hosts.layer_with(|port: &u16| *port, five_hundreds))
-    ///     .service(service_fn(|port: u16| async move { Ok::<_, std::io::Error>(port) }));
-    /// # let _ = svc;
-    /// ```
-    pub fn layer_with<F, C>(&self, key_fn: F, classifier: C) -> KeyedLayer<K, F, C> {
-        KeyedLayer::new(self.clone(), key_fn, classifier)
     }
 }
 
