@@ -268,3 +268,58 @@ fn threads_racing_on_new_keys_make_one_breaker_per_key_and_respect_the_cap() {
     assert_eq!(k.len(), 64);
     assert_eq!(all_calls(&k), 80_000, "every call counted exactly once");
 }
+
+/// An axum route with one breaker per tenant header: the layer fits axum's bounds (`Clone +
+/// Send + Sync + 'static` layer and service, `Send` future) and refuses an open tenant only.
+#[tokio::test(start_paused = true)]
+async fn an_axum_route_keyed_by_a_tenant_header() {
+    use axum::error_handling::HandleErrorLayer;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use axum::{body::Body, BoxError, Router};
+    use tower::ServiceBuilder;
+
+    let tenants: KeyedCircuitBreaker<String> =
+        CircuitBreaker::builder("tenants").keyed().build().unwrap();
+    let tenant = |req: &Request<Body>| {
+        req.headers()
+            .get("x-tenant")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("anonymous")
+            .to_owned()
+    };
+    let app = Router::new().route("/", get(|| async { "ok" })).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|_: BoxError| async {
+                StatusCode::SERVICE_UNAVAILABLE
+            }))
+            .map_err(
+                |e: Error<std::convert::Infallible, Request<Body>>| -> BoxError {
+                    match e {
+                        Error::Rejected(r) => Box::new(r.without_request()),
+                        Error::Inner(never) => match never {},
+                    }
+                },
+            )
+            .layer(tenants.layer(tenant)),
+    );
+    let request = |t: &str| {
+        Request::get("/")
+            .header("x-tenant", t)
+            .body(Body::empty())
+            .unwrap()
+    };
+    tenants.force_open("acme".to_owned()).unwrap();
+    let acme = app.clone().oneshot(request("acme")).await.unwrap();
+    assert_eq!(acme.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let globex = app.oneshot(request("globex")).await.unwrap();
+    assert_eq!(globex.status(), StatusCode::OK);
+    assert_eq!(
+        tenants
+            .snapshot(&"globex".to_owned())
+            .unwrap()
+            .totals
+            .successes,
+        1
+    );
+}
