@@ -323,3 +323,75 @@ async fn an_axum_route_keyed_by_a_tenant_header() {
         1
     );
 }
+
+/// Calls on many threads while another thread sweeps without pause (every key idle after
+/// 1ns): the cap holds at every moment, and no breaker opened along the way is evicted.
+#[test]
+fn sweeping_while_calls_race_never_evicts_an_open_breaker() {
+    let k: KeyedCircuitBreaker<u64> = CircuitBreaker::builder("race")
+        .consecutive_failures(1)
+        .open_for(Duration::from_secs(3600))
+        .keyed()
+        .max_keys(64)
+        .idle_for(Duration::from_nanos(1))
+        .build()
+        .unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                k.evict_idle();
+                assert!(k.len() <= 64);
+            }
+        });
+        let callers: Vec<_> = (0..3u64)
+            .map(|t| {
+                let k = &k;
+                s.spawn(move || {
+                    for i in 0..20_000u64 {
+                        let key = (i * 13 + t * 7) % 300;
+                        if let Ok(permit) = k.try_acquire(&key) {
+                            // Keys 0..8 fail once and stay open for the whole test.
+                            if key < 8 {
+                                permit.failure();
+                            } else {
+                                permit.success();
+                            }
+                        }
+                        assert!(k.len() <= 64);
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    for key in 0..8 {
+        if let Some(state) = k.state(&key) {
+            assert_eq!(state, State::Open, "key {key}");
+        }
+    }
+    let open: Vec<u64> = k
+        .states()
+        .into_iter()
+        .filter(|(_, state)| *state == State::Open)
+        .map(|(key, _)| key)
+        .collect();
+    assert!(open.iter().all(|key| *key < 8));
+    // Every key that ever opened its own breaker is still there: opened breakers count
+    // their trips, and evicted keys' trips would show in the evicted totals' transitions.
+    let opened_own = (0..8)
+        .filter(|key| {
+            k.get(key)
+                .is_some_and(|b| b.transitions(State::Closed, State::Open) == 1)
+        })
+        .count();
+    assert_eq!(opened_own, open.len());
+    assert_eq!(
+        k.evicted_totals().counted_failures,
+        0,
+        "no open breaker was evicted"
+    );
+}
