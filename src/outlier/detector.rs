@@ -360,17 +360,19 @@ impl Shared {
         self.panicking.load(Relaxed)
     }
 
-    /// A failure streak grew: eject if a rule's threshold is reached. While the cap refuses,
-    /// each further failure asks again.
+    /// A failure streak grew. Reaching a rule's threshold is one detection, ejected with the
+    /// rule's enforcing chance. A rule enforced at 100 % that the cap refused asks again at
+    /// each further failure of the streak.
     fn on_streak(&self, health: &EndpointHealth, server: u32, gateway: u32) {
         let c = &self.config;
-        if gateway >= c.consecutive_gateway.threshold
-            && self.try_eject(health, EjectionReason::ConsecutiveGatewayFailure)
-        {
-            return;
-        }
-        if server >= c.consecutive_5xx.threshold {
-            self.try_eject(health, EjectionReason::Consecutive5xx);
+        for (streak, rule, reason) in [
+            (gateway, c.consecutive_gateway, EjectionReason::ConsecutiveGatewayFailure),
+            (server, c.consecutive_5xx, EjectionReason::Consecutive5xx),
+        ] {
+            let ask = streak == rule.threshold || (streak > rule.threshold && rule.enforcing == 100);
+            if ask && self.try_eject(health, reason, streak == rule.threshold) {
+                return;
+            }
         }
     }
 
@@ -386,15 +388,22 @@ impl Shared {
 
     /// Eject `health` for `reason` if it is in the pool, the rule is enforced (by chance,
     /// for an enforcing percentage below 100) and the cap allows one more.
-    pub(crate) fn try_eject(&self, health: &EndpointHealth, reason: EjectionReason) -> bool {
+    /// `detected`: a new detection (counted), rather than a refused one asking again.
+    pub(crate) fn try_eject(
+        &self,
+        health: &EndpointHealth,
+        reason: EjectionReason,
+        detected: bool,
+    ) -> bool {
         if health.is_ejected() || health.removed.load(Relaxed) {
             return false;
         }
-        self.detections[reason.index()].fetch_add(1, Relaxed);
-        let enforcing = self.enforcing(reason);
-        if enforcing < 100 && fastrand::u8(0..100) >= enforcing {
-            health.reset_streaks();
-            return false;
+        if detected {
+            self.detections[reason.index()].fetch_add(1, Relaxed);
+            let enforcing = self.enforcing(reason);
+            if enforcing < 100 && fastrand::u8(0..100) >= enforcing {
+                return false;
+            }
         }
         if !self.reserve_ejection() {
             self.cap_refusals.fetch_add(1, Relaxed);
@@ -518,10 +527,10 @@ impl Shared {
         self.update_panic();
         let c = &self.config;
         for i in success_rate_outliers(&c.success_rate, &intervals) {
-            self.try_eject(&endpoints[i], EjectionReason::SuccessRate);
+            self.try_eject(&endpoints[i], EjectionReason::SuccessRate, true);
         }
         for i in failure_percentage_outliers(&c.failure_percentage, &intervals) {
-            self.try_eject(&endpoints[i], EjectionReason::FailurePercentage);
+            self.try_eject(&endpoints[i], EjectionReason::FailurePercentage, true);
         }
         for e in &endpoints {
             if !e.is_ejected() {
