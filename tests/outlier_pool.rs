@@ -34,14 +34,12 @@ async fn an_ejected_gate_is_pending_and_woken_once_when_the_sweep_ends_it() {
         .build()
         .unwrap();
     let endpoint = detector.endpoint("a");
-    let mut svc = endpoint
-        .layer()
-        .layer(service_fn(|fail: bool| async move {
-            match fail {
-                true => Err::<(), BoxError>("refused".into()),
-                false => Ok(()),
-            }
-        }));
+    let mut svc = endpoint.layer().layer(service_fn(|fail: bool| async move {
+        match fail {
+            true => Err::<(), BoxError>("refused".into()),
+            false => Ok(()),
+        }
+    }));
     for _ in 0..5 {
         let _ = svc.ready().await.unwrap().call(true).await;
     }
@@ -50,7 +48,7 @@ async fn an_ejected_gate_is_pending_and_woken_once_when_the_sweep_ends_it() {
     let mut cx = Context::from_waker(&waker);
     assert!(svc.poll_ready(&mut cx).is_pending());
     assert!(svc.poll_ready(&mut cx).is_pending()); // the same waker is kept once
-    // Ejected at 0 s for 30 s: the sweep at 30 s ends it, and wakes the waker once.
+                                                   // Ejected at 0 s for 30 s: the sweep at 30 s ends it, and wakes the waker once.
     sleep_until(start + Duration::from_millis(29_900)).await;
     assert_eq!(wakes.0.load(Relaxed), 0);
     sleep_until(start + Duration::from_millis(30_100)).await;
@@ -134,9 +132,17 @@ async fn balance_routes_around_an_ejected_endpoint_without_polling_it() {
         served += 1;
     }
     assert!(served > 1000, "{served}");
-    assert_eq!(calls[0].load(Relaxed), calls_before, "an ejected replica got a call");
+    assert_eq!(
+        calls[0].load(Relaxed),
+        calls_before,
+        "an ejected replica got a call"
+    );
     // The balancer polled it at most once more to learn it is pending, then waited.
-    assert!(polls[0].load(Relaxed) - polls_before <= 1, "{}", polls[0].load(Relaxed));
+    assert!(
+        polls[0].load(Relaxed) - polls_before <= 1,
+        "{}",
+        polls[0].load(Relaxed)
+    );
     // Ejected at 0.1 s (after the warm-up) for 30 s: back at the sweep of 40 s. Its gate
     // was woken, and the balancer calls it again (once its failure penalty has decayed
     // below the others' load).

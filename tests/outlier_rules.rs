@@ -6,9 +6,7 @@
 use std::time::Duration;
 
 use tokio::time::{sleep, Instant};
-use tower_breakwater::outlier::{
-    Builder, CallOutcome, EjectionReason, Endpoint, OutlierDetector,
-};
+use tower_breakwater::outlier::{Builder, CallOutcome, EjectionReason, Endpoint, OutlierDetector};
 
 use CallOutcome::{GatewayFailure, ServerError, Success};
 
@@ -163,8 +161,14 @@ async fn gateway_rule_is_off_by_default_and_counts_only_gateway_failures() {
     // By default (gateway rule at 0 %), five 503s eject through the 5xx rule.
     fail(&e[0], 5, GatewayFailure);
     assert_eq!(detector.ejections(EjectionReason::Consecutive5xx), 1);
-    assert_eq!(detector.ejections(EjectionReason::ConsecutiveGatewayFailure), 0);
-    assert_eq!(detector.detections(EjectionReason::ConsecutiveGatewayFailure), 1);
+    assert_eq!(
+        detector.ejections(EjectionReason::ConsecutiveGatewayFailure),
+        0
+    );
+    assert_eq!(
+        detector.detections(EjectionReason::ConsecutiveGatewayFailure),
+        1
+    );
 }
 
 /// 40 successes and 60 failures, never more than two failures in a row.

@@ -103,7 +103,11 @@ impl<B, E> ClassifyOutcome<http::Response<B>, E> for HttpOutcomes {
         }
         let pushback = headers.get("grpc-retry-pushback-ms")?.to_str().ok()?;
         // A negative or malformed pushback means "do not retry": no raise.
-        pushback.trim().parse::<u64>().ok().map(Duration::from_millis)
+        pushback
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_millis)
     }
 }
 
@@ -132,15 +136,25 @@ mod tests {
             (504, CallOutcome::GatewayFailure),
             (505, CallOutcome::ServerError),
         ] {
-            assert_eq!(HttpOutcomes.outcome(&response(status, None)), outcome, "{status}");
+            assert_eq!(
+                HttpOutcomes.outcome(&response(status, None)),
+                outcome,
+                "{status}"
+            );
         }
-        assert_eq!(HttpOutcomes.outcome(&Err::<http::Response<()>, _>(())), CallOutcome::GatewayFailure);
+        assert_eq!(
+            HttpOutcomes.outcome(&Err::<http::Response<()>, _>(())),
+            CallOutcome::GatewayFailure
+        );
     }
 
     #[test]
     fn pushback_and_hostile_values() {
         let r = response(503, Some(("grpc-retry-pushback-ms", "1500")));
-        assert_eq!(HttpOutcomes.retry_after(&r), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            HttpOutcomes.retry_after(&r),
+            Some(Duration::from_millis(1500))
+        );
         for hostile in ["-1", "lots", "", "99999999999999999999999"] {
             let r = response(503, Some(("grpc-retry-pushback-ms", hostile)));
             assert_eq!(HttpOutcomes.retry_after(&r), None, "{hostile}");

@@ -335,23 +335,43 @@ impl Builder {
                 return err(field, &0, "at least 1");
             }
             if rule.enforcing > 100 {
-                return err(field, &rule.enforcing, "an enforcing percentage of 0 to 100");
+                return err(
+                    field,
+                    &rule.enforcing,
+                    "an enforcing percentage of 0 to 100",
+                );
             }
         }
         let sr = c.success_rate;
         if !sr.threshold.is_finite() || sr.threshold < 0.0 {
-            return err("success_rate", &sr.threshold, "a finite stdev factor of 0 or more");
+            return err(
+                "success_rate",
+                &sr.threshold,
+                "a finite stdev factor of 0 or more",
+            );
         }
         let fp = c.failure_percentage;
         if fp.threshold > 100.0 {
-            return err("failure_percentage", &fp.threshold, "a percentage of 0 to 100");
+            return err(
+                "failure_percentage",
+                &fp.threshold,
+                "a percentage of 0 to 100",
+            );
         }
         for (field, rule) in [("success_rate", sr), ("failure_percentage", fp)] {
             if rule.minimum_hosts == 0 || rule.request_volume == 0 {
-                return err(field, &rule, "minimum hosts and request volume of at least 1");
+                return err(
+                    field,
+                    &rule,
+                    "minimum hosts and request volume of at least 1",
+                );
             }
             if rule.enforcing > 100 {
-                return err(field, &rule.enforcing, "an enforcing percentage of 0 to 100");
+                return err(
+                    field,
+                    &rule.enforcing,
+                    "an enforcing percentage of 0 to 100",
+                );
             }
         }
         for (field, value) in [
@@ -374,7 +394,11 @@ impl Builder {
             }
         }
         if load.default_rtt > LONGEST {
-            return err("load_estimate", &load.default_rtt, "a default round trip of at most ten years");
+            return err(
+                "load_estimate",
+                &load.default_rtt,
+                "a default round trip of at most ten years",
+            );
         }
         if c.max_ejection_percent > 100 {
             return err("max_ejection_percent", &c.max_ejection_percent, "0 to 100");
@@ -398,10 +422,25 @@ mod tests {
     #[test]
     fn envoy_defaults() {
         let c = builder().validate().unwrap();
-        assert_eq!(c.consecutive_5xx, Consecutive { threshold: 5, enforcing: 100 });
-        assert_eq!(c.consecutive_gateway, Consecutive { threshold: 5, enforcing: 0 });
+        assert_eq!(
+            c.consecutive_5xx,
+            Consecutive {
+                threshold: 5,
+                enforcing: 100
+            }
+        );
+        assert_eq!(
+            c.consecutive_gateway,
+            Consecutive {
+                threshold: 5,
+                enforcing: 0
+            }
+        );
         assert_eq!(c.success_rate.threshold, 1.9);
-        assert_eq!((c.success_rate.minimum_hosts, c.success_rate.request_volume), (5, 100));
+        assert_eq!(
+            (c.success_rate.minimum_hosts, c.success_rate.request_volume),
+            (5, 100)
+        );
         assert_eq!(c.failure_percentage.threshold, 85.0);
         assert_eq!(c.failure_percentage.request_volume, 50);
         assert_eq!(c.failure_percentage.enforcing, 0);
@@ -415,15 +454,33 @@ mod tests {
     fn bad_values_name_their_field() {
         let cases: Vec<(Builder, &str)> = vec![
             (builder().consecutive_5xx(0, 100), "consecutive_5xx"),
-            (builder().consecutive_gateway_failure(5, 101), "consecutive_gateway_failure"),
-            (builder().success_rate(f64::NAN, 5, 100, 100), "success_rate"),
+            (
+                builder().consecutive_gateway_failure(5, 101),
+                "consecutive_gateway_failure",
+            ),
+            (
+                builder().success_rate(f64::NAN, 5, 100, 100),
+                "success_rate",
+            ),
             (builder().success_rate(-1.0, 5, 100, 100), "success_rate"),
             (builder().success_rate(1.9, 0, 100, 100), "success_rate"),
-            (builder().failure_percentage(101, 5, 50, 0), "failure_percentage"),
-            (builder().failure_percentage(85, 5, 0, 0), "failure_percentage"),
+            (
+                builder().failure_percentage(101, 5, 50, 0),
+                "failure_percentage",
+            ),
+            (
+                builder().failure_percentage(85, 5, 0, 0),
+                "failure_percentage",
+            ),
             (builder().interval(Duration::ZERO), "interval"),
-            (builder().base_ejection_time(Duration::MAX), "base_ejection_time"),
-            (builder().max_ejection_time(Duration::from_micros(1)), "max_ejection_time"),
+            (
+                builder().base_ejection_time(Duration::MAX),
+                "base_ejection_time",
+            ),
+            (
+                builder().max_ejection_time(Duration::from_micros(1)),
+                "max_ejection_time",
+            ),
             (builder().max_ejection_percent(200), "max_ejection_percent"),
             (builder().min_health_percent(101), "min_health_percent"),
         ];

@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use super::config::{Builder, Config};
-use super::load::PeakEwma;
 use super::endpoint::{CallOutcome, EjectionReason, EndpointHealth};
+use super::load::PeakEwma;
 use super::rules::{failure_percentage_outliers, success_rate_outliers, Interval};
 use crate::Name;
 
@@ -333,7 +333,9 @@ impl Membership {
     #[inline]
     pub(crate) fn record(&self, outcome: CallOutcome) {
         if let Some((server, gateway)) = self.health.record(outcome) {
-            self.detector.shared.on_streak(&self.health, server, gateway);
+            self.detector
+                .shared
+                .on_streak(&self.health, server, gateway);
         }
     }
 }
@@ -366,10 +368,15 @@ impl Shared {
     fn on_streak(&self, health: &EndpointHealth, server: u32, gateway: u32) {
         let c = &self.config;
         for (streak, rule, reason) in [
-            (gateway, c.consecutive_gateway, EjectionReason::ConsecutiveGatewayFailure),
+            (
+                gateway,
+                c.consecutive_gateway,
+                EjectionReason::ConsecutiveGatewayFailure,
+            ),
             (server, c.consecutive_5xx, EjectionReason::Consecutive5xx),
         ] {
-            let ask = streak == rule.threshold || (streak > rule.threshold && rule.enforcing == 100);
+            let ask =
+                streak == rule.threshold || (streak > rule.threshold && rule.enforcing == 100);
             if ask && self.try_eject(health, reason, streak == rule.threshold) {
                 return;
             }
@@ -502,7 +509,10 @@ impl Shared {
         for e in &endpoints {
             let until = e.ejected_until.load(Relaxed);
             if until != 0 && now >= until - 1 {
-                if e.ejected_until.compare_exchange(until, 0, Relaxed, Relaxed).is_ok() {
+                if e.ejected_until
+                    .compare_exchange(until, 0, Relaxed, Relaxed)
+                    .is_ok()
+                {
                     self.ejected.fetch_sub(1, Relaxed);
                     tracing::info!(
                         pool = self.config.name.as_str(),
@@ -536,13 +546,6 @@ impl Shared {
             if !e.is_ejected() {
                 e.in_pool_since_sweep.store(true, Relaxed);
             }
-        }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn outcome(&self, health: &EndpointHealth, outcome: CallOutcome) {
-        if let Some((s, g)) = health.record(outcome) {
-            self.on_streak(health, s, g);
         }
     }
 }

@@ -131,8 +131,14 @@ mod tests {
     fn penalty_is_raised_by_retry_after_and_capped() {
         let c = LoadConfig::default();
         assert_eq!(c.penalty(None), Duration::from_secs(5));
-        assert_eq!(c.penalty(Some(Duration::from_secs(1))), Duration::from_secs(5));
-        assert_eq!(c.penalty(Some(Duration::from_secs(60))), Duration::from_secs(60));
+        assert_eq!(
+            c.penalty(Some(Duration::from_secs(1))),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            c.penalty(Some(Duration::from_secs(60))),
+            Duration::from_secs(60)
+        );
         assert_eq!(c.penalty(Some(Duration::MAX)), Duration::from_secs(300));
     }
 }

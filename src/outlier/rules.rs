@@ -110,7 +110,13 @@ mod tests {
         hosts.push(host(0, 99));
         assert!(success_rate_outliers(&rule(1.9, 5, 100), &hosts).is_empty());
         // Four hosts with volume plus the bad one: 5 valid.
-        let hosts = [host(100, 0), host(100, 0), host(100, 0), host(100, 0), host(0, 100)];
+        let hosts = [
+            host(100, 0),
+            host(100, 0),
+            host(100, 0),
+            host(100, 0),
+            host(0, 100),
+        ];
         // mean 80, σ = 40, threshold 80 − 76 = 4: the 0 % host is ejected.
         assert_eq!(success_rate_outliers(&rule(1.9, 5, 100), &hosts), vec![4]);
         // Only 4 valid hosts when one is ejected: the rule does not run.
@@ -130,7 +136,10 @@ mod tests {
             host(50, 0),
             host(0, 49),
         ];
-        assert_eq!(failure_percentage_outliers(&rule(85.0, 5, 50), &hosts), vec![2]);
+        assert_eq!(
+            failure_percentage_outliers(&rule(85.0, 5, 50), &hosts),
+            vec![2]
+        );
         // Six hosts would be needed.
         assert!(failure_percentage_outliers(&rule(85.0, 6, 50), &hosts).is_empty());
     }
