@@ -277,6 +277,19 @@ impl Builder {
         self
     }
 
+    /// Load biasing on or off (default on). Off, each endpoint's load is its calls in
+    /// flight (as tower's `PendingRequests`), and calls are not timed: no clock read on
+    /// the call path. Failure penalties then play no part; ejection works the same.
+    ///
+    /// ```
+    /// # use tower_breakwater::outlier::OutlierDetector;
+    /// let builder = OutlierDetector::builder("db").peak_ewma(false);
+    /// ```
+    pub fn peak_ewma(mut self, on: bool) -> Self {
+        self.config.load.peak_ewma = on;
+        self
+    }
+
     /// Load biasing: the round trip assumed before an endpoint's first response (default
     /// 30 ms), and the time over which a sample's weight falls by e (default 10 s).
     ///

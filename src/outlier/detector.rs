@@ -11,9 +11,9 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use super::config::{Builder, Config};
-use super::endpoint::{CallOutcome, EjectionReason, EndpointHealth};
+use super::endpoint::{EjectionReason, EndpointHealth};
 use super::load::PeakEwma;
-use super::rules::{failure_percentage_outliers, success_rate_outliers, Interval};
+use super::membership::{Endpoint, Membership};
 use crate::Name;
 
 /// Decides ejections for one pool of endpoints (Envoy's outlier detection), shared by
@@ -44,7 +44,7 @@ impl std::fmt::Debug for OutlierDetector {
     }
 }
 
-impl std::fmt::Debug for Endpoint {
+impl std::fmt::Debug for super::membership::Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("label", &&*self.0.health.label)
@@ -56,16 +56,21 @@ impl std::fmt::Debug for Endpoint {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     epoch: Instant,
-    registry: Mutex<Vec<Arc<EndpointHealth>>>,
+    /// Every endpoint's membership; weak, so that dropping its last service drops it.
+    pub(crate) registry: Mutex<Vec<Weak<Membership>>>,
     /// Endpoints in the pool (registered, not removed).
-    total: AtomicUsize,
+    pub(crate) total: AtomicUsize,
     /// Endpoints ejected now; raised only through the cap check in `try_eject`.
-    ejected: AtomicUsize,
+    pub(crate) ejected: AtomicUsize,
     /// Fewer than `min_health_percent` healthy: every gate lets calls through.
-    panicking: AtomicBool,
-    ejections: [AtomicU64; 4],
-    detections: [AtomicU64; 4],
-    cap_refusals: AtomicU64,
+    pub(crate) panicking: AtomicBool,
+    pub(crate) ejections: [AtomicU64; 4],
+    pub(crate) detections: [AtomicU64; 4],
+    pub(crate) cap_refusals: AtomicU64,
+    /// The latest clock reading of a finished call or a sweep, in ms since `epoch`: what
+    /// `Load::load` decays estimates to, so that P2C's comparisons read no clock. Written
+    /// at most once a millisecond (only when it moves), so it stays shared in caches.
+    recent_ms: AtomicU64,
 }
 
 /// One endpoint as [`OutlierDetector::snapshot`] saw it.
@@ -115,8 +120,9 @@ impl OutlierDetector {
             ejections: Default::default(),
             detections: Default::default(),
             cap_refusals: AtomicU64::new(0),
+            recent_ms: AtomicU64::new(0),
         });
-        runtime.spawn(sweep_every(Arc::downgrade(&shared), interval));
+        runtime.spawn(super::ejection::sweep_every(Arc::downgrade(&shared), interval));
         OutlierDetector { shared }
     }
 
@@ -227,10 +233,11 @@ impl OutlierDetector {
     /// ```
     pub fn snapshot(&self) -> Vec<EndpointSnapshot> {
         let now = self.shared.now_ms();
-        let registry = self.shared.registry.lock();
-        registry
+        let members = self.shared.members();
+        members
             .iter()
-            .map(|e| {
+            .map(|m| {
+                let e = &m.health;
                 let until = e.ejected_until.load(Relaxed);
                 EndpointSnapshot {
                     label: e.label.to_string(),
@@ -260,95 +267,42 @@ impl OutlierDetector {
     /// # }
     /// ```
     pub fn endpoint(&self, label: impl Into<String>) -> Endpoint {
-        let health = Arc::new(EndpointHealth::new(label.into().into_boxed_str()));
-        self.shared.registry.lock().push(health.clone());
+        let member = Arc::new(Membership {
+            health: EndpointHealth::new(label.into().into_boxed_str()),
+            load: PeakEwma::new(&self.shared.config.load, self.shared.now_ms()),
+            timed: self.shared.config.load.peak_ewma,
+            detector: self.clone(),
+        });
+        self.shared.registry.lock().push(Arc::downgrade(&member));
         self.shared.total.fetch_add(1, Relaxed);
         self.shared.update_panic();
-        let load = PeakEwma::new(&self.shared.config.load, self.shared.now_ms());
-        Endpoint(Arc::new(Membership {
-            detector: self.clone(),
-            health,
-            load,
-        }))
-    }
-}
-
-/// One endpoint's place in a pool: wrap its service with [`layer`](Endpoint::layer). The
-/// endpoint leaves the pool when the last clone of this handle, and every service made
-/// from it, is dropped.
-///
-/// ```
-/// # use tower_breakwater::outlier::OutlierDetector;
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let detector = OutlierDetector::builder("db").build().unwrap();
-/// let endpoint = detector.endpoint("a");
-/// assert!(!endpoint.is_ejected());
-/// # }
-/// ```
-#[derive(Clone)]
-pub struct Endpoint(pub(crate) Arc<Membership>);
-
-pub(crate) struct Membership {
-    pub(crate) detector: OutlierDetector,
-    pub(crate) health: Arc<EndpointHealth>,
-    pub(crate) load: PeakEwma,
-}
-
-impl Endpoint {
-    /// Ejected now (the gate also lets calls through while the pool panics).
-    ///
-    /// ```
-    /// # use tower_breakwater::outlier::OutlierDetector;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let endpoint = OutlierDetector::builder("db").build().unwrap().endpoint("a");
-    /// assert!(!endpoint.is_ejected());
-    /// # }
-    /// ```
-    pub fn is_ejected(&self) -> bool {
-        self.0.health.is_ejected()
-    }
-
-    /// Count a finished call by hand (the layer's services do it for every call).
-    ///
-    /// ```
-    /// # use tower_breakwater::outlier::{CallOutcome, OutlierDetector};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let detector = OutlierDetector::builder("db").max_ejection_percent(100).build().unwrap();
-    /// let endpoint = detector.endpoint("a");
-    /// for _ in 0..5 {
-    ///     endpoint.record(CallOutcome::ServerError);
-    /// }
-    /// assert!(endpoint.is_ejected());
-    /// # }
-    /// ```
-    pub fn record(&self, outcome: CallOutcome) {
-        self.0.record(outcome);
-    }
-}
-
-impl Membership {
-    #[inline]
-    pub(crate) fn record(&self, outcome: CallOutcome) {
-        if let Some((server, gateway)) = self.health.record(outcome) {
-            self.detector
-                .shared
-                .on_streak(&self.health, server, gateway);
-        }
-    }
-}
-
-impl Drop for Membership {
-    fn drop(&mut self) {
-        self.detector.shared.remove(&self.health);
+        Endpoint(member)
     }
 }
 
 impl Shared {
+    /// The endpoints in the pool now (those not being dropped).
+    pub(crate) fn members(&self) -> Vec<Arc<Membership>> {
+        self.registry.lock().iter().filter_map(Weak::upgrade).collect()
+    }
+
     pub(crate) fn now_ms(&self) -> u64 {
         self.ms_at(Instant::now())
+    }
+
+    /// Note a clock reading taken anyway (a call's end): moves `recent_ms` forward.
+    #[inline]
+    pub(crate) fn observe(&self, now: Instant) -> u64 {
+        let ms = self.ms_at(now);
+        if ms > self.recent_ms.load(Relaxed) {
+            self.recent_ms.store(ms, Relaxed);
+        }
+        ms
+    }
+
+    #[inline]
+    pub(crate) fn recent_ms(&self) -> u64 {
+        self.recent_ms.load(Relaxed)
     }
 
     /// `at` in ms since the epoch (saturating: the clock's range is far beyond u64 ms).
@@ -360,205 +314,5 @@ impl Shared {
     #[inline]
     pub(crate) fn panicking(&self) -> bool {
         self.panicking.load(Relaxed)
-    }
-
-    /// A failure streak grew. Reaching a rule's threshold is one detection, ejected with the
-    /// rule's enforcing chance. A rule enforced at 100 % that the cap refused asks again at
-    /// each further failure of the streak.
-    fn on_streak(&self, health: &EndpointHealth, server: u32, gateway: u32) {
-        let c = &self.config;
-        for (streak, rule, reason) in [
-            (
-                gateway,
-                c.consecutive_gateway,
-                EjectionReason::ConsecutiveGatewayFailure,
-            ),
-            (server, c.consecutive_5xx, EjectionReason::Consecutive5xx),
-        ] {
-            let ask =
-                streak == rule.threshold || (streak > rule.threshold && rule.enforcing == 100);
-            if ask && self.try_eject(health, reason, streak == rule.threshold) {
-                return;
-            }
-        }
-    }
-
-    fn enforcing(&self, reason: EjectionReason) -> u8 {
-        let c = &self.config;
-        match reason {
-            EjectionReason::Consecutive5xx => c.consecutive_5xx.enforcing,
-            EjectionReason::ConsecutiveGatewayFailure => c.consecutive_gateway.enforcing,
-            EjectionReason::SuccessRate => c.success_rate.enforcing,
-            EjectionReason::FailurePercentage => c.failure_percentage.enforcing,
-        }
-    }
-
-    /// Eject `health` for `reason` if it is in the pool, the rule is enforced (by chance,
-    /// for an enforcing percentage below 100) and the cap allows one more.
-    /// `detected`: a new detection (counted), rather than a refused one asking again.
-    pub(crate) fn try_eject(
-        &self,
-        health: &EndpointHealth,
-        reason: EjectionReason,
-        detected: bool,
-    ) -> bool {
-        if health.is_ejected() || health.removed.load(Relaxed) {
-            return false;
-        }
-        if detected {
-            self.detections[reason.index()].fetch_add(1, Relaxed);
-            let enforcing = self.enforcing(reason);
-            if enforcing < 100 && fastrand::u8(0..100) >= enforcing {
-                return false;
-            }
-        }
-        if !self.reserve_ejection() {
-            self.cap_refusals.fetch_add(1, Relaxed);
-            return false;
-        }
-        let times = health.multiplier.load(Relaxed).saturating_add(1);
-        let c = &self.config;
-        let time = c
-            .base_ejection_time
-            .saturating_mul(times)
-            .min(c.max_ejection_time);
-        let until = self.now_ms() + u64::try_from(time.as_millis()).unwrap_or(u64::MAX / 4);
-        if health
-            .ejected_until
-            .compare_exchange(0, until + 1, Relaxed, Relaxed)
-            .is_err()
-        {
-            self.ejected.fetch_sub(1, Relaxed);
-            return false;
-        }
-        // No more growth once base × times reaches the longest ejection.
-        if c.base_ejection_time.saturating_mul(times - 1) < c.max_ejection_time {
-            health.multiplier.store(times, Relaxed);
-        }
-        health.in_pool_since_sweep.store(false, Relaxed);
-        health.reset_streaks();
-        self.ejections[reason.index()].fetch_add(1, Relaxed);
-        tracing::info!(
-            pool = self.config.name.as_str(),
-            endpoint = &*health.label,
-            reason = reason.as_str(),
-            ejected_for_ms = time.as_millis() as u64,
-            "outlier ejected"
-        );
-        self.update_panic();
-        true
-    }
-
-    /// One more ejection, if `(ejected + 1) / total` stays within `max_ejection_percent`, or
-    /// if none is ejected (Envoy lets one host be ejected whatever the percentage).
-    fn reserve_ejection(&self) -> bool {
-        let percent = self.config.max_ejection_percent as usize;
-        self.ejected
-            .fetch_update(Relaxed, Relaxed, |ejected| {
-                let total = self.total.load(Relaxed);
-                let allowed = ejected == 0 || (ejected + 1) * 100 <= percent * total;
-                allowed.then_some(ejected + 1)
-            })
-            .is_ok()
-    }
-
-    fn update_panic(&self) {
-        let min = usize::from(self.config.min_health_percent);
-        let total = self.total.load(Relaxed);
-        let healthy = total.saturating_sub(self.ejected.load(Relaxed));
-        let panic = min > 0 && total > 0 && healthy * 100 < min * total;
-        if self.panicking.swap(panic, Relaxed) != panic {
-            tracing::warn!(
-                pool = self.config.name.as_str(),
-                healthy,
-                total,
-                panic,
-                "outlier panic threshold crossed"
-            );
-            if panic {
-                // Ejected gates wait for a wake-up: they may now pass.
-                for e in self.registry.lock().iter() {
-                    e.wake_all();
-                }
-            }
-        }
-    }
-
-    fn remove(&self, health: &Arc<EndpointHealth>) {
-        health.removed.store(true, Relaxed);
-        {
-            let mut registry = self.registry.lock();
-            if let Some(i) = registry.iter().position(|e| Arc::ptr_eq(e, health)) {
-                registry.swap_remove(i);
-            }
-        }
-        self.total.fetch_sub(1, Relaxed);
-        if health.ejected_until.swap(0, Relaxed) != 0 {
-            self.ejected.fetch_sub(1, Relaxed);
-        }
-        self.update_panic();
-    }
-
-    /// Envoy's interval: end the ejections whose time is over, lower the multiplier of
-    /// endpoints that stayed in the pool for the whole interval, then run the statistical
-    /// rules over the interval's counts (and start new counts).
-    pub(crate) fn sweep(&self) {
-        let now = self.now_ms();
-        let endpoints: Vec<Arc<EndpointHealth>> = self.registry.lock().clone();
-        let mut intervals = Vec::with_capacity(endpoints.len());
-        for e in &endpoints {
-            let until = e.ejected_until.load(Relaxed);
-            if until != 0 && now >= until - 1 {
-                if e.ejected_until
-                    .compare_exchange(until, 0, Relaxed, Relaxed)
-                    .is_ok()
-                {
-                    self.ejected.fetch_sub(1, Relaxed);
-                    tracing::info!(
-                        pool = self.config.name.as_str(),
-                        endpoint = &*e.label,
-                        "outlier back in the pool"
-                    );
-                    e.wake_all();
-                }
-            } else if until == 0 && e.in_pool_since_sweep.load(Relaxed) {
-                let m = e.multiplier.load(Relaxed);
-                if m > 0 {
-                    e.multiplier.store(m - 1, Relaxed);
-                }
-            }
-            let (successes, failures) = e.take_counts();
-            intervals.push(Interval {
-                successes,
-                failures,
-                in_pool: !e.is_ejected(),
-            });
-        }
-        self.update_panic();
-        let c = &self.config;
-        for i in success_rate_outliers(&c.success_rate, &intervals) {
-            self.try_eject(&endpoints[i], EjectionReason::SuccessRate, true);
-        }
-        for i in failure_percentage_outliers(&c.failure_percentage, &intervals) {
-            self.try_eject(&endpoints[i], EjectionReason::FailurePercentage, true);
-        }
-        for e in &endpoints {
-            if !e.is_ejected() {
-                e.in_pool_since_sweep.store(true, Relaxed);
-            }
-        }
-    }
-}
-
-async fn sweep_every(shared: Weak<Shared>, interval: Duration) {
-    let start = Instant::now() + interval;
-    let mut ticks = tokio::time::interval_at(start, interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        match shared.upgrade() {
-            Some(shared) => shared.sweep(),
-            None => return,
-        }
     }
 }

@@ -2,36 +2,41 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-use super::detector::Membership;
+use super::membership::Membership;
 use super::ClassifyOutcome;
 
-/// One call in flight on an endpoint: counted in its load from the call until this is
-/// dropped (the response, or the caller giving up).
+/// One call in flight on an endpoint: counted in its load from the call until it ends or
+/// is dropped (the caller giving up).
 pub(crate) struct InFlight {
     member: Arc<Membership>,
-    start: Instant,
+    /// When the call started; `None` when the pool's load is not timed.
+    start: Option<Instant>,
+    /// Its end was counted (which also took it out of flight).
+    counted: bool,
 }
 
 impl InFlight {
     pub(crate) fn start(member: Arc<Membership>) -> Self {
-        member.load.in_flight.fetch_add(1, Relaxed);
+        member.health.start();
         InFlight {
+            start: member.timed.then(Instant::now),
             member,
-            start: Instant::now(),
+            counted: false,
         }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.member.load.in_flight.fetch_sub(1, Relaxed);
+        if !self.counted {
+            self.member.health.abandon();
+        }
     }
 }
 
@@ -81,18 +86,20 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        if let Some(in_flight) = this.in_flight.take() {
+        if let Some(mut in_flight) = this.in_flight.take() {
             let outcome = this.classify.outcome(&result);
+            in_flight.counted = true;
             let member = &in_flight.member;
-            let load_config = &member.detector.shared.config.load;
-            let now = Instant::now();
-            let rtt = match outcome.is_failure() {
-                true => load_config.penalty(this.classify.retry_after(&result)),
-                false => now.saturating_duration_since(in_flight.start),
-            };
-            let shared = &member.detector.shared;
-            member.load.sample(rtt, shared.ms_at(now));
-            member.record(outcome);
+            if let Some(start) = in_flight.start {
+                let shared = &member.detector.shared;
+                let now = Instant::now();
+                let rtt = match outcome.is_failure() {
+                    true => shared.config.load.penalty(this.classify.retry_after(&result)),
+                    false => now.saturating_duration_since(start),
+                };
+                member.load.sample(rtt, shared.observe(now));
+            }
+            member.finish(outcome);
         }
         Poll::Ready(result)
     }

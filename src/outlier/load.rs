@@ -7,12 +7,14 @@
 //! `f32` nanoseconds in the high half, the update time in ms since the detector's epoch in
 //! the low half), so a sample is one compare-and-swap and a read takes no lock.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Load-biasing settings (see [`Builder`](super::Builder)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct LoadConfig {
+    /// Off: the load is the calls in flight alone, and calls are not timed.
+    pub(crate) peak_ewma: bool,
     /// The estimate of an endpoint before its first response.
     pub(crate) default_rtt: Duration,
     /// The latency a failure counts as (linkerd's default: 5 s).
@@ -26,6 +28,7 @@ pub(crate) struct LoadConfig {
 impl Default for LoadConfig {
     fn default() -> Self {
         LoadConfig {
+            peak_ewma: true,
             default_rtt: Duration::from_millis(30),
             failure_penalty: Duration::from_secs(5),
             max_penalty: Duration::from_secs(300),
@@ -42,10 +45,10 @@ impl LoadConfig {
     }
 }
 
+#[repr(C)]
 pub(crate) struct PeakEwma {
     /// High 32 bits: the estimate (`f32` ns); low 32 bits: its time (ms, wrapping).
     word: AtomicU64,
-    pub(crate) in_flight: AtomicU32,
     decay_ms: f64,
 }
 
@@ -61,7 +64,6 @@ impl PeakEwma {
     pub(crate) fn new(config: &LoadConfig, now_ms: u64) -> Self {
         PeakEwma {
             word: AtomicU64::new(pack(config.default_rtt.as_nanos() as f64, now_ms)),
-            in_flight: AtomicU32::new(0),
             decay_ms: config.decay.as_secs_f64() * 1e3,
         }
     }
@@ -91,8 +93,8 @@ impl PeakEwma {
     }
 
     /// What P2C compares: the estimate × (calls in flight + 1).
-    pub(crate) fn cost(&self, now_ms: u64) -> f64 {
-        self.estimate(now_ms) * f64::from(self.in_flight.load(Relaxed) + 1)
+    pub(crate) fn cost(&self, now_ms: u64, in_flight: u32) -> f64 {
+        self.estimate(now_ms) * (f64::from(in_flight) + 1.0)
     }
 }
 
@@ -123,8 +125,7 @@ mod tests {
     #[test]
     fn cost_counts_calls_in_flight() {
         let ewma = PeakEwma::new(&LoadConfig::default(), 0);
-        ewma.in_flight.store(2, Relaxed);
-        assert!(close(ewma.cost(0), 90.0 * MS));
+        assert!(close(ewma.cost(0, 2), 90.0 * MS));
     }
 
     #[test]

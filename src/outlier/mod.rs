@@ -91,11 +91,13 @@ mod classify;
 mod config;
 mod detector;
 mod discover;
+mod ejection;
 mod endpoint;
 mod future;
 #[cfg(feature = "istio")]
 pub mod istio;
 mod load;
+mod membership;
 mod rules;
 mod service;
 
@@ -103,7 +105,8 @@ mod service;
 pub use self::classify::HttpOutcomes;
 pub use self::classify::{ClassifyOutcome, ErrorsAreGatewayFailures};
 pub use self::config::Builder;
-pub use self::detector::{Endpoint, EndpointSnapshot, OutlierDetector};
+pub use self::detector::{EndpointSnapshot, OutlierDetector};
+pub use self::membership::Endpoint;
 pub use self::discover::OutlierDiscover;
 pub use self::endpoint::{CallOutcome, EjectionReason};
 pub use self::future::ResponseFuture;

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::detector::{Endpoint, Membership};
+use super::membership::{Endpoint, Membership};
 use super::future::{InFlight, ResponseFuture};
 use super::{ClassifyOutcome, ErrorsAreGatewayFailures};
 use std::sync::Arc;
@@ -218,10 +218,15 @@ impl<S, C> tower::load::Load for OutlierService<S, C> {
     type Metric = f64;
 
     /// The endpoint's Peak-EWMA round trip (failures counted as their penalty), decayed
-    /// to now, × (calls in flight + 1).
+    /// to the pool's last clock reading, × (calls in flight + 1); or, with Peak-EWMA off,
+    /// the calls in flight + 1.
     fn load(&self) -> f64 {
-        let now = self.member.detector.shared.now_ms();
-        self.member.load.cost(now)
+        let member = &self.member;
+        let in_flight = member.health.in_flight();
+        match member.timed {
+            true => member.load.cost(member.detector.shared.recent_ms(), in_flight),
+            false => f64::from(in_flight) + 1.0,
+        }
     }
 }
 

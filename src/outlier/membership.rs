@@ -1,0 +1,100 @@
+//! [`Endpoint`]: one endpoint's place in a pool. Its health counters, its load and the
+//! handle of its detector share one allocation, the only one a call touches besides the
+//! detector's read-only config.
+
+use std::sync::Arc;
+
+use super::detector::OutlierDetector;
+use super::endpoint::{CallOutcome, EndpointHealth};
+use super::load::PeakEwma;
+
+/// One endpoint's place in a pool: wrap its service with [`layer`](Endpoint::layer). The
+/// endpoint leaves the pool when the last clone of this handle, and every service made
+/// from it, is dropped.
+///
+/// ```
+/// # use tower_breakwater::outlier::OutlierDetector;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let detector = OutlierDetector::builder("db").build().unwrap();
+/// let endpoint = detector.endpoint("a");
+/// assert!(!endpoint.is_ejected());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Endpoint(pub(crate) Arc<Membership>);
+
+/// `repr(C)`: the fields a call touches (the load, then the health's ejection word and
+/// counters) come first, right after the `Arc`'s counts, within one or two cache lines.
+#[repr(C)]
+pub(crate) struct Membership {
+    pub(crate) load: PeakEwma,
+    /// The pool's load is Peak-EWMA (calls are timed); a copy of the config's flag, so
+    /// the call path reads no other line.
+    pub(crate) timed: bool,
+    pub(crate) health: EndpointHealth,
+    pub(crate) detector: OutlierDetector,
+}
+
+impl Endpoint {
+    /// Ejected now (the gate also lets calls through while the pool panics).
+    ///
+    /// ```
+    /// # use tower_breakwater::outlier::OutlierDetector;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let endpoint = OutlierDetector::builder("db").build().unwrap().endpoint("a");
+    /// assert!(!endpoint.is_ejected());
+    /// # }
+    /// ```
+    pub fn is_ejected(&self) -> bool {
+        self.0.health.is_ejected()
+    }
+
+    /// Count a finished call by hand (the layer's services do it for every call).
+    ///
+    /// ```
+    /// # use tower_breakwater::outlier::{CallOutcome, OutlierDetector};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let detector = OutlierDetector::builder("db").max_ejection_percent(100).build().unwrap();
+    /// let endpoint = detector.endpoint("a");
+    /// for _ in 0..5 {
+    ///     endpoint.record(CallOutcome::ServerError);
+    /// }
+    /// assert!(endpoint.is_ejected());
+    /// # }
+    /// ```
+    pub fn record(&self, outcome: CallOutcome) {
+        self.0.record(outcome);
+    }
+}
+
+impl Membership {
+    #[inline]
+    pub(crate) fn record(&self, outcome: CallOutcome) {
+        if let Some((server, gateway)) = self.health.record(outcome, false) {
+            self.detector
+                .shared
+                .on_streak(&self.health, server, gateway);
+        }
+    }
+
+    /// The end of a call counted in flight by `health.start()`.
+    #[inline]
+    pub(crate) fn finish(&self, outcome: CallOutcome) {
+        if let Some((server, gateway)) = self.health.record(outcome, true) {
+            self.detector
+                .shared
+                .on_streak(&self.health, server, gateway);
+        }
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        let this: *const Membership = self;
+        self.detector.shared.remove(this, &self.health);
+    }
+}
+
