@@ -29,8 +29,6 @@
 //! cargo bench --bench outlier --features outlier -- 31 200000 # rounds, calls per batch
 //! ```
 
-mod common;
-
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -45,22 +43,28 @@ use tower_resilience::outlier as tr;
 
 type Pool = BoxService<u64, u64, BoxError>;
 
-fn endpoint(
-) -> impl Service<u64, Response = u64, Error = BoxError, Future = std::future::Ready<Result<u64, BoxError>>>
-       + Clone
-       + Send
-       + 'static {
-    service_fn(|x: u64| std::future::ready(Ok::<u64, BoxError>(x)))
+type Answer = std::future::Ready<Result<u64, BoxError>>;
+type Replica = tower::util::ServiceFn<fn(u64) -> Answer>;
+
+fn answer(x: u64) -> Answer {
+    std::future::ready(Ok(x))
 }
 
-fn list(n: usize) -> ServiceList<Vec<impl Service<u64, Response = u64, Error = BoxError, Future = std::future::Ready<Result<u64, BoxError>>> + Clone + Send + 'static>> {
-    ServiceList::new((0..n).map(|_| endpoint()).collect::<Vec<_>>())
+fn endpoint() -> Replica {
+    service_fn(answer as fn(u64) -> Answer)
+}
+
+fn list(n: usize) -> ServiceList<Vec<Replica>> {
+    ServiceList::new((0..n).map(|_| endpoint()).collect())
 }
 
 /// The contenders for a pool of `n` endpoints, by name. Boxed: the box costs every
 /// contender the same, and cancels out of the differences.
 fn contenders(rt: &Runtime, n: usize) -> Vec<(&'static str, Pool)> {
-    let p2c = Balance::new(PendingRequestsDiscover::new(list(n), CompleteOnResponse::default()));
+    let p2c = Balance::new(PendingRequestsDiscover::new(
+        list(n),
+        CompleteOnResponse::default(),
+    ));
     let ewma = Balance::new(PeakEwmaDiscover::new(
         list(n),
         Duration::from_millis(30),
@@ -69,7 +73,10 @@ fn contenders(rt: &Runtime, n: usize) -> Vec<(&'static str, Pool)> {
     ));
     let breakwater = |peak_ewma: bool| {
         rt.block_on(async {
-            let detector = OutlierDetector::builder("pool").peak_ewma(peak_ewma).build().unwrap();
+            let detector = OutlierDetector::builder("pool")
+                .peak_ewma(peak_ewma)
+                .build()
+                .unwrap();
             let services = (0..n)
                 .map(|i| detector.endpoint(i.to_string()).layer().layer(endpoint()))
                 .collect::<Vec<_>>();
@@ -116,14 +123,30 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    // A contender's name (after the numbers) runs it alone, e.g. under `perf stat`.
+    let only: Option<String> = std::env::args()
+        .skip(1)
+        .find(|a| a.parse::<u64>().is_err() && !a.starts_with('-'));
     let rounds = args.first().copied().unwrap_or(15) as usize;
     let calls = args.get(1).copied().unwrap_or(100_000);
-    let rt = common::runtime();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
     println!("{rounds} rounds of {calls} calls per contender; medians, ns per call");
-    println!("{:>6}  {:<20} {:>9} {:>16}", "pool", "contender", "time", "over p2c");
+    println!(
+        "{:>6}  {:<20} {:>9} {:>16}",
+        "pool", "contender", "time", "over p2c"
+    );
     for n in [10usize, 1_000] {
         let mut pools = contenders(&rt, n);
+        if let Some(only) = &only {
+            pools.retain(|(name, _)| name == only || *name == "p2c");
+        }
         for (_, pool) in &mut pools {
             per_call(&rt, pool, calls / 10); // warm up
         }

@@ -122,7 +122,10 @@ impl OutlierDetector {
             cap_refusals: AtomicU64::new(0),
             recent_ms: AtomicU64::new(0),
         });
-        runtime.spawn(super::ejection::sweep_every(Arc::downgrade(&shared), interval));
+        runtime.spawn(super::ejection::sweep_every(
+            Arc::downgrade(&shared),
+            interval,
+        ));
         OutlierDetector { shared }
     }
 
@@ -283,7 +286,11 @@ impl OutlierDetector {
 impl Shared {
     /// The endpoints in the pool now (those not being dropped).
     pub(crate) fn members(&self) -> Vec<Arc<Membership>> {
-        self.registry.lock().iter().filter_map(Weak::upgrade).collect()
+        self.registry
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     pub(crate) fn now_ms(&self) -> u64 {

@@ -21,15 +21,15 @@ pin_project! {
     /// ```
     /// use tower::balance::p2c::Balance;
     /// use tower::discover::ServiceList;
-    /// use tower::{service_fn, BoxError, ServiceExt};
+    /// use tower::{service_fn, BoxError, Service, ServiceExt};
     /// use tower_breakwater::outlier::{OutlierDetector, OutlierDiscover};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let detector = OutlierDetector::builder("payments").build().unwrap();
     /// let replicas = ServiceList::new((0..3).map(|i| service_fn(move |_: ()| async move { Ok::<_, BoxError>(i) })));
-    /// let balance = Balance::new(OutlierDiscover::new(replicas, &detector));
-    /// let replica = balance.oneshot(()).await.unwrap();
+    /// let mut balance = Balance::new(OutlierDiscover::new(replicas, &detector));
+    /// let replica = balance.ready().await.unwrap().call(()).await.unwrap();
     /// assert!(replica < 3);
     /// assert_eq!(detector.endpoints(), 3);
     /// # }
@@ -64,12 +64,16 @@ impl<D, C> OutlierDiscover<D, C> {
     /// Endpoints of `discover` join `detector`'s pool; `classify` decides outcomes.
     ///
     /// ```
-    /// # use tower_breakwater::outlier::{HttpOutcomes, OutlierDetector, OutlierDiscover};
+    /// # use tower_breakwater::outlier::{CallOutcome, OutlierDetector, OutlierDiscover};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let detector = OutlierDetector::builder("db").build().unwrap();
-    /// let list = tower::discover::ServiceList::new(Vec::<tower::util::BoxService<http::Request<()>, http::Response<()>, ()>>::new());
-    /// let discover = OutlierDiscover::with_classifier(list, &detector, HttpOutcomes);
+    /// let list = tower::discover::ServiceList::new(vec![tower::service_fn(|_: ()| async { Ok::<u16, ()>(200) })]);
+    /// let by_status = |r: &Result<u16, ()>| match r {
+    ///     Ok(500..) | Err(_) => CallOutcome::ServerError,
+    ///     Ok(_) => CallOutcome::Success,
+    /// };
+    /// let discover = OutlierDiscover::with_classifier(list, &detector, by_status);
     /// # }
     /// ```
     pub fn with_classifier(discover: D, detector: &OutlierDetector, classify: C) -> Self {

@@ -223,7 +223,10 @@ impl EndpointHealth {
     /// Successes and failures since the last call; zeroes them (not the calls in flight).
     pub(crate) fn take_counts(&self) -> (u32, u32) {
         let word = self.calls.fetch_and(!(IN_FLIGHT - 1), Relaxed);
-        ((word & COUNT_MASK) as u32, ((word >> 24) & COUNT_MASK) as u32)
+        (
+            (word & COUNT_MASK) as u32,
+            ((word >> 24) & COUNT_MASK) as u32,
+        )
     }
 
     /// Called by a gate that found the endpoint ejected; the gate re-checks afterwards.

@@ -94,7 +94,10 @@ where
                 let shared = &member.detector.shared;
                 let now = Instant::now();
                 let rtt = match outcome.is_failure() {
-                    true => shared.config.load.penalty(this.classify.retry_after(&result)),
+                    true => shared
+                        .config
+                        .load
+                        .penalty(this.classify.retry_after(&result)),
                     false => now.saturating_duration_since(start),
                 };
                 member.load.sample(rtt, shared.observe(now));

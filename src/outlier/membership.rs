@@ -97,4 +97,3 @@ impl Drop for Membership {
         self.detector.shared.remove(this, &self.health);
     }
 }
-

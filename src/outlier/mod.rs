@@ -19,6 +19,9 @@
 //! # async fn main() {
 //! let detector = OutlierDetector::builder("payments")
 //!     .max_ejection_percent(50)
+//!     // Load by calls in flight: P2C keeps picking replica 0 until it is ejected. (With
+//!     // the default Peak-EWMA load, P2C avoids it from its first failure on.)
+//!     .peak_ewma(false)
 //!     .build()
 //!     .unwrap();
 //! // Replica 0 refuses every call; 1 and 2 answer.
@@ -106,8 +109,8 @@ pub use self::classify::HttpOutcomes;
 pub use self::classify::{ClassifyOutcome, ErrorsAreGatewayFailures};
 pub use self::config::Builder;
 pub use self::detector::{EndpointSnapshot, OutlierDetector};
-pub use self::membership::Endpoint;
 pub use self::discover::OutlierDiscover;
 pub use self::endpoint::{CallOutcome, EjectionReason};
 pub use self::future::ResponseFuture;
+pub use self::membership::Endpoint;
 pub use self::service::{OutlierLayer, OutlierService};

@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::membership::{Endpoint, Membership};
 use super::future::{InFlight, ResponseFuture};
+use super::membership::{Endpoint, Membership};
 use super::{ClassifyOutcome, ErrorsAreGatewayFailures};
 use std::sync::Arc;
 
@@ -21,11 +21,14 @@ use std::sync::Arc;
 /// ```
 /// use std::task::{Context, Poll};
 /// use tower_breakwater::outlier::{CallOutcome, OutlierDetector};
-/// use tower::{service_fn, Service, ServiceExt};
+/// use tower::{service_fn, Layer, Service, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let detector = OutlierDetector::builder("payments").max_ejection_percent(100).build().unwrap();
+/// let detector = OutlierDetector::builder("payments")
+///     .min_health_percent(0) // a pool of one: no panic threshold
+///     .build()
+///     .unwrap();
 /// let endpoint = detector.endpoint("10.0.0.7:8080");
 /// let mut replica = endpoint
 ///     .layer()
@@ -76,11 +79,16 @@ impl Endpoint {
     /// A layer for this endpoint's service that classifies outcomes with `classify`.
     ///
     /// ```
-    /// # use tower_breakwater::outlier::{OutlierDetector, HttpOutcomes};
+    /// # use tower_breakwater::outlier::{CallOutcome, OutlierDetector};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let endpoint = OutlierDetector::builder("db").build().unwrap().endpoint("a");
-    /// let layer = endpoint.layer_with(HttpOutcomes);
+    /// // Status codes as numbers: 502 to 504 are gateway failures, other 5xx server errors.
+    /// let layer = endpoint.layer_with(|result: &Result<u16, std::io::Error>| match result {
+    ///     Ok(502..=504) | Err(_) => CallOutcome::GatewayFailure,
+    ///     Ok(500..) => CallOutcome::ServerError,
+    ///     Ok(_) => CallOutcome::Success,
+    /// });
     /// # }
     /// ```
     pub fn layer_with<C>(&self, classify: C) -> OutlierLayer<C> {
@@ -224,7 +232,9 @@ impl<S, C> tower::load::Load for OutlierService<S, C> {
         let member = &self.member;
         let in_flight = member.health.in_flight();
         match member.timed {
-            true => member.load.cost(member.detector.shared.recent_ms(), in_flight),
+            true => member
+                .load
+                .cost(member.detector.shared.recent_ms(), in_flight),
             false => f64::from(in_flight) + 1.0,
         }
     }
