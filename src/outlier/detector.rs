@@ -276,8 +276,15 @@ impl OutlierDetector {
             timed: self.shared.config.load.peak_ewma,
             detector: self.clone(),
         });
-        self.shared.registry.lock().push(Arc::downgrade(&member));
-        self.shared.total.fetch_add(1, Relaxed);
+        let total = self.shared.total.fetch_add(1, Relaxed) + 1;
+        let mut registry = self.shared.registry.lock();
+        // Entries of endpoints that left are pruned here too, so that churn between two
+        // sweeps cannot grow the registry past twice the pool (amortized O(1)).
+        if registry.len() >= 2 * total + 16 {
+            registry.retain(|m| m.strong_count() > 0);
+        }
+        registry.push(Arc::downgrade(&member));
+        drop(registry);
         self.shared.update_panic();
         Endpoint(member)
     }
@@ -321,5 +328,27 @@ impl Shared {
     #[inline]
     pub(crate) fn panicking(&self) -> bool {
         self.panicking.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn churn_keeps_the_registry_within_twice_the_pool() {
+        let detector = OutlierDetector::builder("pool").build().unwrap();
+        let kept: Vec<Endpoint> = (0..10)
+            .map(|i| detector.endpoint(format!("k{i}")))
+            .collect();
+        for i in 0..10_000 {
+            drop(detector.endpoint(format!("c{i}")));
+        }
+        assert_eq!(detector.endpoints(), 10);
+        assert!(detector.shared.registry.lock().len() <= 2 * 11 + 16);
+        assert_eq!(detector.snapshot().len(), kept.len());
+        // A sweep prunes the rest.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert_eq!(detector.shared.registry.lock().len(), 10);
     }
 }

@@ -10,7 +10,6 @@ use tokio::time::Instant;
 
 use super::detector::Shared;
 use super::endpoint::{EjectionReason, EndpointHealth};
-use super::membership::Membership;
 use super::rules::{failure_percentage_outliers, success_rate_outliers, Interval};
 
 impl Shared {
@@ -136,14 +135,11 @@ impl Shared {
         }
     }
 
-    pub(crate) fn remove(&self, member: *const Membership, health: &EndpointHealth) {
+    /// An endpoint leaves (its membership is being dropped). Its registry entry, now a
+    /// dead weak reference, is pruned by the next sweep or registration: O(1) here, so
+    /// dropping a pool of n endpoints costs O(n), not O(n²).
+    pub(crate) fn remove(&self, health: &EndpointHealth) {
         health.removed.store(true, Relaxed);
-        {
-            let mut registry = self.registry.lock();
-            if let Some(i) = registry.iter().position(|w| w.as_ptr() == member) {
-                registry.swap_remove(i);
-            }
-        }
         self.total.fetch_sub(1, Relaxed);
         if health.ejected_until.swap(0, Relaxed) != 0 {
             self.ejected.fetch_sub(1, Relaxed);
@@ -156,6 +152,7 @@ impl Shared {
     /// rules over the interval's counts (and start new counts).
     pub(crate) fn sweep(&self) {
         let now = self.observe(Instant::now());
+        self.registry.lock().retain(|m| m.strong_count() > 0);
         let members = self.members();
         let endpoints: Vec<&EndpointHealth> = members.iter().map(|m| &m.health).collect();
         let mut intervals = Vec::with_capacity(endpoints.len());

@@ -93,7 +93,6 @@ impl Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        let this: *const Membership = self;
-        self.detector.shared.remove(this, &self.health);
+        self.detector.shared.remove(&self.health);
     }
 }
