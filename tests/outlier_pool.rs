@@ -212,3 +212,29 @@ async fn p2c_steers_away_from_a_failure_for_its_penalty_raised_by_retry_after() 
     assert!((87..=89).contains(&back), "{back}");
     // No consecutive-5xx ejection took part: one failure only.
 }
+
+#[tokio::test(start_paused = true)]
+async fn load_counts_calls_in_flight_not_handles_or_clones() {
+    let detector = OutlierDetector::builder("pool")
+        .peak_ewma(false)
+        .build()
+        .unwrap();
+    let endpoint = detector.endpoint("a");
+    let mut svc = endpoint.layer().layer(service_fn(|_: ()| async {
+        sleep(Duration::from_secs(1)).await;
+        Ok::<_, BoxError>(())
+    }));
+    let handles = (endpoint.clone(), endpoint.clone(), svc.clone());
+    assert_eq!(svc.load(), 1.0);
+    let calls: Vec<_> = (0..3).map(|_| svc.call(())).collect();
+    assert_eq!(svc.load(), 4.0);
+    let mut calls = calls.into_iter();
+    drop(calls.next()); // a call given up: out of flight, counted neither way
+    assert_eq!(svc.load(), 3.0);
+    for call in calls {
+        call.await.unwrap();
+    }
+    assert_eq!(handles.2.load(), 1.0);
+    drop(handles);
+    assert_eq!(svc.load(), 1.0);
+}

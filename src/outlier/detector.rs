@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::config::{Builder, Config};
 use super::endpoint::{EjectionReason, EndpointHealth};
 use super::load::PeakEwma;
-use super::membership::{Endpoint, Membership};
+use super::membership::{Endpoint, Holder, Membership};
 use crate::Name;
 
 /// Decides ejections for one pool of endpoints (Envoy's outlier detection), shared by
@@ -274,6 +274,7 @@ impl OutlierDetector {
             health: EndpointHealth::new(label.into().into_boxed_str()),
             load: PeakEwma::new(&self.shared.config.load, self.shared.now_ms()),
             timed: self.shared.config.load.peak_ewma,
+            holders: AtomicUsize::new(0),
             detector: self.clone(),
         });
         let total = self.shared.total.fetch_add(1, Relaxed) + 1;
@@ -286,7 +287,7 @@ impl OutlierDetector {
         registry.push(Arc::downgrade(&member));
         drop(registry);
         self.shared.update_panic();
-        Endpoint(member)
+        Endpoint(Holder::new(member))
     }
 }
 

@@ -107,20 +107,13 @@ impl EjectionReason {
 }
 
 const LOW: u64 = u32::MAX as u64;
-const SUCCESS: u64 = 1;
-const FAILURE: u64 = 1 << 24;
-const IN_FLIGHT: u64 = 1 << 48;
-const COUNT_MASK: u64 = (1 << 24) - 1;
 
 #[repr(C)]
 pub(crate) struct EndpointHealth {
     /// 0 while in the pool; else the end of the ejection in ms since the detector's epoch,
     /// plus one (so that an end at 0 ms is not 0).
     pub(crate) ejected_until: AtomicU64,
-    /// Calls in flight (bits 48..64), failures (24..48) and successes (0..24) since the
-    /// last sweep: a call's end moves it out of flight and counts it in one `fetch_add`.
-    /// 2²⁴ calls per endpoint per interval at most (16.7 M: 1.6 M a second at Envoy's
-    /// 10 s interval), 65,535 in flight.
+    /// Successes (low 32 bits) and failures (high 32 bits) since the last sweep.
     calls: AtomicU64,
     /// Consecutive server errors (low 32 bits) and gateway failures (high 32 bits).
     streaks: AtomicU64,
@@ -153,50 +146,22 @@ impl EndpointHealth {
         self.ejected_until.load(Relaxed) != 0
     }
 
-    /// A call starts.
+    /// Count a finished call. Returns the streaks (5xx, gateway) after a failure, so the
+    /// caller can compare them with the thresholds; `None` after anything else.
     #[inline]
-    pub(crate) fn start(&self) {
-        self.calls.fetch_add(IN_FLIGHT, Relaxed);
-    }
-
-    /// A started call was dropped before it finished: it counts neither way.
-    #[inline]
-    pub(crate) fn abandon(&self) {
-        self.calls.fetch_sub(IN_FLIGHT, Relaxed);
-    }
-
-    pub(crate) fn in_flight(&self) -> u32 {
-        (self.calls.load(Relaxed) >> 48) as u32
-    }
-
-    /// Count a finished call; `started`: it was counted in flight by [`start`]. Returns
-    /// the streaks (5xx, gateway) after a failure, so the caller can compare them with the
-    /// thresholds; `None` after anything else.
-    ///
-    /// [`start`]: Self::start
-    #[inline]
-    pub(crate) fn record(&self, outcome: CallOutcome, started: bool) -> Option<(u32, u32)> {
-        let leave = match started {
-            true => IN_FLIGHT,
-            false => 0,
-        };
+    pub(crate) fn record(&self, outcome: CallOutcome) -> Option<(u32, u32)> {
         match outcome {
             CallOutcome::Success => {
-                self.calls.fetch_add(SUCCESS.wrapping_sub(leave), Relaxed);
+                self.calls.fetch_add(1, Relaxed);
                 // A read first: a healthy endpoint's word is not written.
                 if self.streaks.load(Relaxed) != 0 {
                     self.streaks.store(0, Relaxed);
                 }
                 None
             }
-            CallOutcome::Ignored => {
-                if started {
-                    self.abandon();
-                }
-                None
-            }
+            CallOutcome::Ignored => None,
             failure => {
-                self.calls.fetch_add(FAILURE.wrapping_sub(leave), Relaxed);
+                self.calls.fetch_add(1 << 32, Relaxed);
                 let gateway = failure == CallOutcome::GatewayFailure;
                 let step = |word: u64| {
                     let server = ((word & LOW) as u32).saturating_add(1);
@@ -220,13 +185,10 @@ impl EndpointHealth {
         self.streaks.store(0, Relaxed);
     }
 
-    /// Successes and failures since the last call; zeroes them (not the calls in flight).
+    /// Successes and failures since the last call; zeroes them.
     pub(crate) fn take_counts(&self) -> (u32, u32) {
-        let word = self.calls.fetch_and(!(IN_FLIGHT - 1), Relaxed);
-        (
-            (word & COUNT_MASK) as u32,
-            ((word >> 24) & COUNT_MASK) as u32,
-        )
+        let word = self.calls.swap(0, Relaxed);
+        ((word & LOW) as u32, (word >> 32) as u32)
     }
 
     /// Called by a gate that found the endpoint ejected; the gate re-checks afterwards.
@@ -260,35 +222,18 @@ mod tests {
     #[test]
     fn streaks_follow_envoy() {
         let e = EndpointHealth::new("a".into());
-        assert_eq!(e.record(GatewayFailure, false), Some((1, 1)));
-        assert_eq!(e.record(GatewayFailure, false), Some((2, 2)));
+        assert_eq!(e.record(GatewayFailure), Some((1, 1)));
+        assert_eq!(e.record(GatewayFailure), Some((2, 2)));
         // A 500 continues the 5xx streak and ends the gateway one.
-        assert_eq!(e.record(ServerError, false), Some((3, 0)));
-        assert_eq!(e.record(GatewayFailure, false), Some((4, 1)));
-        assert_eq!(e.record(Ignored, false), None);
-        assert_eq!(e.record(GatewayFailure, false), Some((5, 2)));
+        assert_eq!(e.record(ServerError), Some((3, 0)));
+        assert_eq!(e.record(GatewayFailure), Some((4, 1)));
+        assert_eq!(e.record(Ignored), None);
+        assert_eq!(e.record(GatewayFailure), Some((5, 2)));
         // A success ends both.
-        assert_eq!(e.record(Success, false), None);
-        assert_eq!(e.record(ServerError, false), Some((1, 0)));
+        assert_eq!(e.record(Success), None);
+        assert_eq!(e.record(ServerError), Some((1, 0)));
         assert_eq!(e.take_counts(), (1, 6));
         assert_eq!(e.take_counts(), (0, 0));
-    }
-
-    #[test]
-    fn calls_in_flight_share_the_count_word() {
-        let e = EndpointHealth::new("a".into());
-        for _ in 0..3 {
-            e.start();
-        }
-        assert_eq!(e.in_flight(), 3);
-        e.record(Success, true);
-        e.record(ServerError, true);
-        assert_eq!(e.in_flight(), 1);
-        // The sweep takes the counts and leaves the call in flight.
-        assert_eq!(e.take_counts(), (1, 1));
-        assert_eq!(e.in_flight(), 1);
-        e.abandon();
-        assert_eq!((e.in_flight(), e.take_counts()), (0, (0, 0)));
     }
 
     struct CountWakes(std::sync::atomic::AtomicUsize);

@@ -11,31 +11,19 @@ use tokio::time::Instant;
 use super::membership::Membership;
 use super::ClassifyOutcome;
 
-/// One call in flight on an endpoint: counted in its load from the call until it ends or
-/// is dropped (the caller giving up).
+/// One call in flight on an endpoint: its reference to the membership, which is what
+/// counts it in flight (see `Holder`), from the call until it ends or is dropped.
 pub(crate) struct InFlight {
     member: Arc<Membership>,
     /// When the call started; `None` when the pool's load is not timed.
     start: Option<Instant>,
-    /// Its end was counted (which also took it out of flight).
-    counted: bool,
 }
 
 impl InFlight {
     pub(crate) fn start(member: Arc<Membership>) -> Self {
-        member.health.start();
         InFlight {
             start: member.timed.then(Instant::now),
             member,
-            counted: false,
-        }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if !self.counted {
-            self.member.health.abandon();
         }
     }
 }
@@ -86,9 +74,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        if let Some(mut in_flight) = this.in_flight.take() {
+        if let Some(in_flight) = this.in_flight.take() {
             let outcome = this.classify.outcome(&result);
-            in_flight.counted = true;
             let member = &in_flight.member;
             if let Some(start) = in_flight.start {
                 let shared = &member.detector.shared;
@@ -102,7 +89,7 @@ where
                 };
                 member.load.sample(rtt, shared.observe(now));
             }
-            member.finish(outcome);
+            member.record(outcome);
         }
         Poll::Ready(result)
     }

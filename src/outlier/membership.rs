@@ -2,6 +2,8 @@
 //! handle of its detector share one allocation, the only one a call touches besides the
 //! detector's read-only config.
 
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use super::detector::OutlierDetector;
@@ -22,7 +24,7 @@ use super::load::PeakEwma;
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct Endpoint(pub(crate) Arc<Membership>);
+pub struct Endpoint(pub(crate) Holder);
 
 /// `repr(C)`: the fields a call touches (the load, then the health's ejection word and
 /// counters) come first, right after the `Arc`'s counts, within one or two cache lines.
@@ -34,6 +36,54 @@ pub(crate) struct Membership {
     pub(crate) timed: bool,
     pub(crate) health: EndpointHealth,
     pub(crate) detector: OutlierDetector,
+    /// Strong references that are not calls: `Endpoint` handles and services (a
+    /// [`Holder`] each). The others are calls in flight (and, for a moment, a sweep's).
+    pub(crate) holders: AtomicUsize,
+}
+
+/// A strong reference to a membership that is not a call: counted in `holders`, so that
+/// the calls in flight are the `Arc`'s strong count minus the holders. A call's reference
+/// is then its in-flight count too: one `Arc` clone a call, no counter of its own.
+pub(crate) struct Holder(Arc<Membership>);
+
+impl Holder {
+    pub(crate) fn new(member: Arc<Membership>) -> Self {
+        member.holders.fetch_add(1, Relaxed);
+        Holder(member)
+    }
+
+    /// A reference for one call (not a holder).
+    #[inline]
+    pub(crate) fn for_call(&self) -> Arc<Membership> {
+        self.0.clone()
+    }
+
+    /// Calls in flight now (plus, for the moment a sweep or snapshot holds it, one).
+    #[inline]
+    pub(crate) fn in_flight(&self) -> u32 {
+        let strong = Arc::strong_count(&self.0);
+        strong.saturating_sub(self.0.holders.load(Relaxed)) as u32
+    }
+}
+
+impl Clone for Holder {
+    fn clone(&self) -> Self {
+        Holder::new(self.0.clone())
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.0.holders.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Deref for Holder {
+    type Target = Membership;
+
+    fn deref(&self) -> &Membership {
+        &self.0
+    }
 }
 
 impl Endpoint {
@@ -73,17 +123,7 @@ impl Endpoint {
 impl Membership {
     #[inline]
     pub(crate) fn record(&self, outcome: CallOutcome) {
-        if let Some((server, gateway)) = self.health.record(outcome, false) {
-            self.detector
-                .shared
-                .on_streak(&self.health, server, gateway);
-        }
-    }
-
-    /// The end of a call counted in flight by `health.start()`.
-    #[inline]
-    pub(crate) fn finish(&self, outcome: CallOutcome) {
-        if let Some((server, gateway)) = self.health.record(outcome, true) {
+        if let Some((server, gateway)) = self.health.record(outcome) {
             self.detector
                 .shared
                 .on_streak(&self.health, server, gateway);

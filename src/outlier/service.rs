@@ -7,9 +7,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::{InFlight, ResponseFuture};
-use super::membership::{Endpoint, Membership};
+use super::membership::{Endpoint, Holder};
 use super::{ClassifyOutcome, ErrorsAreGatewayFailures};
-use std::sync::Arc;
 
 /// One endpoint of a pool. While its endpoint is ejected (and the pool is not panicking),
 /// `poll_ready` answers `Pending` and leaves a waker that the sweep wakes when the ejection
@@ -43,7 +42,7 @@ use std::sync::Arc;
 /// ```
 pub struct OutlierService<S, C = ErrorsAreGatewayFailures> {
     inner: S,
-    member: Arc<Membership>,
+    member: Holder,
     classify: C,
 }
 
@@ -216,7 +215,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         ResponseFuture::new(
             self.inner.call(req),
-            InFlight::start(self.member.clone()),
+            InFlight::start(self.member.for_call()),
             self.classify.clone(),
         )
     }
@@ -230,7 +229,7 @@ impl<S, C> tower::load::Load for OutlierService<S, C> {
     /// the calls in flight + 1.
     fn load(&self) -> f64 {
         let member = &self.member;
-        let in_flight = member.health.in_flight();
+        let in_flight = member.in_flight();
         match member.timed {
             true => member
                 .load
