@@ -9,7 +9,8 @@
 //! A small paired harness rather than criterion: the machine this runs on is shared, and
 //! its load moves by 2× within a minute. Each round times one batch of every contender
 //! back to back; a contender's overhead is the median over rounds of (its time − `p2c`'s
-//! time in the same round), so a slow moment hits both sides of each difference.
+//! time in the same round), so a slow moment hits both sides of each difference. The
+//! fastest round of each is shown too: the one least disturbed by other work.
 //!
 //! - `p2c`: P2C alone, each endpoint's load its pending requests
 //!   (`tower::load::PendingRequestsDiscover`): the cheapest load P2C can use, the baseline.
@@ -137,10 +138,10 @@ fn main() {
         .enable_time()
         .build()
         .expect("a runtime");
-    println!("{rounds} rounds of {calls} calls per contender; medians, ns per call");
+    println!("{rounds} rounds of {calls} calls per contender; ns per call");
     println!(
-        "{:>6}  {:<20} {:>9} {:>16}",
-        "pool", "contender", "time", "over p2c"
+        "{:>6}  {:<20} {:>9} {:>16} {:>9} {:>16}",
+        "pool", "contender", "median", "over p2c (med)", "fastest", "over p2c (fast)"
     );
     for n in [10usize, 1_000] {
         let mut pools = contenders(&rt, n);
@@ -156,12 +157,15 @@ fn main() {
                 times[i].push(per_call(&rt, pool, calls));
             }
         }
+        let fastest = |xs: &[f64]| xs.iter().copied().fold(f64::INFINITY, f64::min);
         for (i, (name, _)) in pools.iter().enumerate() {
             let over: Vec<f64> = times[i].iter().zip(&times[0]).map(|(t, p)| t - p).collect();
             println!(
-                "{n:>6}  {name:<20} {:>9.1} {:>+16.1}",
+                "{n:>6}  {name:<20} {:>9.1} {:>+16.1} {:>9.1} {:>+16.1}",
                 median(times[i].clone()),
-                median(over)
+                median(over),
+                fastest(&times[i]),
+                fastest(&times[i]) - fastest(&times[0]),
             );
         }
     }
