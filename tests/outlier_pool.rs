@@ -238,3 +238,81 @@ async fn load_counts_calls_in_flight_not_handles_or_clones() {
     drop(handles);
     assert_eq!(svc.load(), 1.0);
 }
+
+/// A `Discover` fed by hand: the changes sent on the channel.
+struct Changes<S>(tokio::sync::mpsc::UnboundedReceiver<tower::discover::Change<&'static str, S>>);
+
+impl<S> futures_core::Stream for Changes<S> {
+    type Item = Result<tower::discover::Change<&'static str, S>, BoxError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|change| change.map(Ok))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn endpoints_come_and_go_with_discovery_and_their_state() {
+    use tower::discover::Change;
+    let detector = OutlierDetector::builder("pool")
+        .max_ejection_percent(100)
+        .min_health_percent(0)
+        .peak_ewma(false)
+        .build()
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let replica = |name: &'static str| {
+        service_fn(move |_: ()| async move {
+            match name {
+                "bad" => Err::<&str, BoxError>("refused".into()),
+                _ => Ok(name),
+            }
+        })
+    };
+    tx.send(Change::Insert("good", replica("good"))).unwrap();
+    tx.send(Change::Insert("bad", replica("bad"))).unwrap();
+    let mut pool = Balance::new(OutlierDiscover::new(Changes(rx), &detector));
+    while detector.ejected() == 0 {
+        let _ = pool.ready().await.unwrap().call(()).await;
+    }
+    assert_eq!(detector.endpoints(), 2);
+    assert_eq!(detector.snapshot()[1].label, "bad");
+    // Removed while ejected: it leaves with its ejection.
+    tx.send(Change::Remove("bad")).unwrap();
+    assert_eq!(pool.ready().await.unwrap().call(()).await.unwrap(), "good");
+    assert_eq!((detector.endpoints(), detector.ejected()), (1, 0));
+    // Inserted again under the same key: a new endpoint, in the pool.
+    tx.send(Change::Insert("bad", replica("bad"))).unwrap();
+    let _ = pool.ready().await.unwrap().call(()).await;
+    assert_eq!((detector.endpoints(), detector.ejected()), (2, 0));
+    assert_eq!(detector.snapshot()[1].times_ejected, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pool_that_panics_wakes_its_ejected_gates_and_lets_them_through() {
+    // 2 endpoints, min health 50 %: one ejected leaves 50 % (no panic), two leave 0 %.
+    let detector = OutlierDetector::builder("pool")
+        .max_ejection_percent(100)
+        .min_health_percent(50)
+        .build()
+        .unwrap();
+    let (a, b) = (detector.endpoint("a"), detector.endpoint("b"));
+    let mut svc = a
+        .layer()
+        .layer(service_fn(|_: ()| async { Ok::<_, BoxError>(()) }));
+    for _ in 0..5 {
+        a.record(tower_breakwater::outlier::CallOutcome::ServerError);
+    }
+    let wakes = Arc::new(Wakes::default());
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(svc.poll_ready(&mut cx).is_pending());
+    for _ in 0..5 {
+        b.record(tower_breakwater::outlier::CallOutcome::ServerError);
+    }
+    assert!(detector.panicking());
+    assert_eq!(wakes.0.load(Relaxed), 1);
+    assert!(svc.poll_ready(&mut cx).is_ready());
+}
