@@ -26,19 +26,20 @@ use super::load::PeakEwma;
 #[derive(Clone)]
 pub struct Endpoint(pub(crate) Holder);
 
-/// `repr(C)`: the fields a call touches (the load, then the health's ejection word and
-/// counters) come first, right after the `Arc`'s counts, within one or two cache lines.
+/// `repr(C)`: what every call and every P2C comparison reads (the flag, the holders, then
+/// the health's ejection word, counts and streaks) comes first, within 56 bytes of the
+/// `Arc`'s strong count; the Peak-EWMA word follows.
 #[repr(C)]
 pub(crate) struct Membership {
-    pub(crate) load: PeakEwma,
     /// The pool's load is Peak-EWMA (calls are timed); a copy of the config's flag, so
     /// the call path reads no other line.
     pub(crate) timed: bool,
-    pub(crate) health: EndpointHealth,
-    pub(crate) detector: OutlierDetector,
     /// Strong references that are not calls: `Endpoint` handles and services (a
     /// [`Holder`] each). The others are calls in flight (and, for a moment, a sweep's).
     pub(crate) holders: AtomicUsize,
+    pub(crate) health: EndpointHealth,
+    pub(crate) load: PeakEwma,
+    pub(crate) detector: OutlierDetector,
 }
 
 /// A strong reference to a membership that is not a call: counted in `holders`, so that
