@@ -16,6 +16,9 @@
 //!   time from counters the layers keep anyway.
 //! - `http` and `grpc` (features): classifiers for HTTP responses and gRPC statuses, and
 //!   the mapping of a stack's error to an HTTP response.
+//! - `outlier` (feature `outlier`): per-endpoint ejection for a `tower::balance` pool
+//!   (Envoy's outlier detection, Istio's `outlierDetection`), ejection as readiness, and
+//!   a load for P2C with failure penalties.
 //! - `chaos` and `config` (features `chaos`, `serde`): fault injection for tests and
 //!   staging; settings read from TOML / JSON.
 //!
@@ -57,6 +60,9 @@
 //!   `grpc-status` header), `Error::grpc_code`. No gRPC crate is pulled in.
 //! - `metrics`: `metrics::Metrics` registers Prometheus collectors of breakers,
 //!   bulkheads, retries, timeouts and fallbacks into your `prometheus::Registry`.
+//! - `outlier`: `outlier`, per-endpoint ejection for `tower::balance` pools; adds tower's
+//!   `load` and `discover` traits (no balancer). `istio` (includes `outlier`):
+//!   `outlier::istio`, an Istio `DestinationRule` read from YAML (adds `saphyr`).
 //! - `chaos`: [`chaos`], a fault-injection layer (errors, latency, hangs, aborted calls at
 //!   seeded rates, switchable at run time) for tests and staging. Not compiled without it.
 //! - `serde`: [`config`], every layer's settings read from TOML / JSON (durations like
@@ -89,6 +95,8 @@ pub mod lift;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod name;
+#[cfg(feature = "outlier")]
+pub mod outlier;
 pub mod retry;
 pub mod timeout;
 

@@ -69,6 +69,8 @@ enum Part {
     Retry(RetryPart),
     Timeout(TimeoutPart),
     Fallback(FallbackPart),
+    #[cfg(feature = "outlier")]
+    Outlier(crate::outlier::OutlierDetector),
 }
 
 impl Part {
@@ -80,6 +82,8 @@ impl Part {
             Part::Retry(_) => "retry",
             Part::Timeout(_) => "timeout",
             Part::Fallback(_) => "fallback",
+            #[cfg(feature = "outlier")]
+            Part::Outlier(_) => "outlier detector",
         }
     }
 
@@ -91,6 +95,8 @@ impl Part {
             Part::Retry(r) => r.name.as_str(),
             Part::Timeout(t) => t.name.as_str(),
             Part::Fallback(f) => f.name.as_str(),
+            #[cfg(feature = "outlier")]
+            Part::Outlier(d) => d.name(),
         }
     }
 
@@ -106,6 +112,10 @@ impl Part {
             Part::Retry(r) => Scraped::new(RetrySource::new(r.clone(), namespace)?),
             Part::Timeout(t) => Scraped::new(TimeoutSource::new(t.clone(), namespace)?),
             Part::Fallback(f) => Scraped::new(FallbackSource::new(f.clone(), namespace)?),
+            #[cfg(feature = "outlier")]
+            Part::Outlier(d) => {
+                Scraped::new(super::outlier::OutlierSource::new(d.clone(), namespace)?)
+            }
         })
     }
 }
@@ -325,6 +335,31 @@ impl Metrics {
             name: Name::from(fallback.name().to_owned()),
             count: fallback.counter().clone(),
         }));
+        self
+    }
+
+    /// Add a pool's outlier detector (feature `outlier`): `outlier_endpoints`,
+    /// `outlier_ejected_endpoints`, `outlier_ejections_total{reason}`,
+    /// `outlier_detections_total{reason}`, `outlier_ejections_refused_total`, and
+    /// `outlier_endpoint_ejected{endpoint}` for the first 100 endpoints of the pool (the
+    /// others counted in `outlier_endpoints_unlisted`).
+    ///
+    /// ```
+    /// # use tower_breakwater::metrics::Metrics;
+    /// use tower_breakwater::outlier::OutlierDetector;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let detector = OutlierDetector::builder("payments").build().unwrap();
+    /// let _a = detector.endpoint("10.0.0.1:8080");
+    /// let registry = prometheus::Registry::new();
+    /// Metrics::new().outlier(&detector).register(&registry).unwrap();
+    /// let families = registry.gather();
+    /// assert!(families.iter().any(|f| f.name() == "outlier_ejected_endpoints"));
+    /// # }
+    /// ```
+    #[cfg(feature = "outlier")]
+    pub fn outlier(mut self, detector: &crate::outlier::OutlierDetector) -> Self {
+        self.parts.push(Part::Outlier(detector.clone()));
         self
     }
 

@@ -48,6 +48,13 @@
 //! | `retry_budget_available` | gauge | | retries the budget could pay for now (layers with a budget) |
 //! | `timeout_timeouts_total` | counter | | calls abandoned at their limit |
 //! | `timeout_limit_seconds` | gauge | | the limit |
+//! | `outlier_endpoints` | gauge | | endpoints in the pool (feature `outlier`) |
+//! | `outlier_ejected_endpoints` | gauge | | endpoints ejected now |
+//! | `outlier_ejections_total` | counter | `reason`: `consecutive_5xx`, `consecutive_gateway_failure`, `success_rate`, `failure_percentage` | ejections made |
+//! | `outlier_detections_total` | counter | `reason` | outliers detected, ejected or not (detect-only rules, enforcing below 100 %) |
+//! | `outlier_ejections_refused_total` | counter | | enforced ejections refused by `max_ejection_percent` |
+//! | `outlier_endpoint_ejected` | gauge | `endpoint` | 1 while ejected, else 0; the first 100 endpoints of the pool |
+//! | `outlier_endpoints_unlisted` | gauge | | endpoints beyond that cap |
 //!
 //! # Cost
 //! No shared write per call. Most values are counters the layers keep anyway (the
@@ -77,6 +84,8 @@ mod error;
 mod keyed;
 mod layers;
 mod names;
+#[cfg(feature = "outlier")]
+mod outlier;
 
 pub use self::builder::Metrics;
 pub use self::error::Error;
