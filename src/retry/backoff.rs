@@ -54,6 +54,7 @@ pub(crate) enum Curve {
     derive(serde::Deserialize),
     serde(rename_all = "snake_case")
 )]
+#[non_exhaustive]
 pub enum Jitter {
     /// Wait exactly the backoff's delay `d`.
     None,
