@@ -34,9 +34,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use prometheus::{Encoder, Registry, TextEncoder};
 use tower::ServiceBuilder;
 use tower_breakwater::bulkhead::Bulkhead;
 use tower_breakwater::circuit_breaker::CircuitBreaker;
@@ -95,7 +95,10 @@ pub fn app(breaker: &CircuitBreaker, bulkhead: &Bulkhead) -> Router {
     Router::new()
         .route("/quote/{mode}", get(quote).layer(stack))
         .route("/health", get(|| async { "ok" }))
-        .route("/metrics", get(move || async move { exposition(&registry) }))
+        .route(
+            "/metrics",
+            get(move || async move { exposition(&registry) }),
+        )
 }
 
 /// Open breaker → 503 + Retry-After, timeout → 504, full bulkhead → 429: the crate's own

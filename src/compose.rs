@@ -13,6 +13,8 @@ use crate::retry::RetryLayer;
 use crate::timeout::TimeoutLayer;
 use crate::{ConfigError, Name};
 
+mod named;
+
 /// Builds one tower `Layer` out of breakwater's layers, stacked in the order that makes them
 /// work together:
 ///
@@ -280,24 +282,31 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
         }
     }
 
-    /// Retry failed attempts with `retry` (above the breaker: every retry asks the breaker
-    /// again, and a rejection or a full bulkhead is not retried by the default predicate).
+    /// Retry failed attempts with `retry`, a layer built elsewhere (above the breaker: every
+    /// retry asks the breaker again, and a rejection or a full bulkhead is not retried by
+    /// the default predicate). Shared: the layer you keep counts this stack's retries, so
+    /// you can register its metrics. To build one named after the stack, see
+    /// [`with_retry`](Self::with_retry).
     ///
     /// ```
     /// # use tower_breakwater::Resilience;
     /// use tower_breakwater::retry::RetryLayer;
     /// let retry = RetryLayer::builder("db").max_attempts(3).build().unwrap();
-    /// let layer = Resilience::builder("db").retry(retry).build().unwrap();
+    /// let layer = Resilience::builder("db").retry(&retry).build().unwrap();
     /// # let _ = layer;
     /// ```
     pub fn retry<P, C>(
         self,
-        retry: RetryLayer<P, C>,
-    ) -> ResilienceBuilder<Fb, RetryLayer<P, C>, Cb, To, Bh> {
+        retry: &RetryLayer<P, C>,
+    ) -> ResilienceBuilder<Fb, RetryLayer<P, C>, Cb, To, Bh>
+    where
+        P: Clone,
+        C: Clone,
+    {
         ResilienceBuilder {
             name: self.name,
             fallback: self.fallback,
-            retry,
+            retry: retry.clone(),
             breaker: self.breaker,
             timeout: self.timeout,
             bulkhead: self.bulkhead,

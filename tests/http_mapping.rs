@@ -42,8 +42,14 @@ fn the_default_body_names_no_breaker_and_no_inner_error() {
     let secret = "db password rejected for user 'ops' at 10.0.0.7";
     let errors: [(Error<&str>, &str); 4] = [
         (Error::Inner(secret), "internal server error"),
-        (Elapsed::new("ledger-db", limit, limit).into(), "gateway timeout"),
-        (BulkheadFull::new("ledger-db", 4, None).into(), "service unavailable"),
+        (
+            Elapsed::new("ledger-db", limit, limit).into(),
+            "gateway timeout",
+        ),
+        (
+            BulkheadFull::new("ledger-db", 4, None).into(),
+            "service unavailable",
+        ),
         (
             RetriesExhausted::new("ledger-db", 3, false, Error::Inner(secret)).into(),
             "internal server error",
@@ -82,7 +88,11 @@ fn each_error_kind_has_its_status() {
     assert!(too_many.headers().get(RETRY_AFTER).is_none());
     let timeout_too: http::Response<String> =
         timeout.to_response_with_bulkhead_status(StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(timeout_too.status(), StatusCode::GATEWAY_TIMEOUT, "only the bulkhead's moves");
+    assert_eq!(
+        timeout_too.status(),
+        StatusCode::GATEWAY_TIMEOUT,
+        "only the bulkhead's moves"
+    );
     let response: http::Response<String> = inner.to_response();
     assert_eq!(response.body(), "internal server error");
 }
