@@ -315,6 +315,8 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     }
 
     /// Put `fallback` on top of the stack (its count is shared with the handle you keep).
+    /// Its function answers with the wrapped service's own response type, exactly (see
+    /// [the fallback module](crate::fallback#the-fallback-answers-with-the-services-own-response-type)).
     ///
     /// ```
     /// # use tower_breakwater::Resilience;

@@ -11,6 +11,10 @@ use crate::{ErrorKind, Name};
 /// ([`copy_request`](Fallback::copy_request)), the function that answers, and the count of
 /// answers given so far. See the [module docs](super) for when to use it.
 ///
+/// The function answers with the inner service's own response type, exactly (see
+/// [the module docs](super#the-fallback-answers-with-the-services-own-response-type) for
+/// what to do when that type cannot be built).
+///
 /// ```
 /// use tower_breakwater::fallback::Fallback;
 /// use tower_breakwater::{Error, ErrorKind};

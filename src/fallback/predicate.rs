@@ -17,6 +17,11 @@ use crate::{Error, ErrorKind};
 /// let declined = |e: &Error<&str>| e.inner() == Some(&"card declined");
 /// assert!(declined.wants(&inner));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot choose which errors the fallback answers",
+    label = "must be a `Kinds` set or `Fn(&tower_breakwater::Error<{E}, {Req}>) -> bool`",
+    note = "the predicate sees the stack's error, `tower_breakwater::Error<{E}, {Req}>`, by reference"
+)]
 pub trait Predicate<E, Req> {
     /// True if `error` should be answered by the fallback.
     fn wants(&self, error: &Error<E, Req>) -> bool;
