@@ -93,6 +93,12 @@ pub mod retry;
 pub mod timeout;
 
 pub use compose::{Resilience, ResilienceBuilder, ResilienceLayer};
+
+/// Every Rust block of README.md, run as a doctest (`cargo test --doc`), so the README
+/// cannot drift from the API. Not part of the crate: it exists only under `cfg(doctest)`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use config_error::ConfigError;
 pub use error::{Error, ErrorKind};
 pub use name::Name;
