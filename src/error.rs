@@ -86,6 +86,26 @@ pub enum ErrorKind {
     Inner,
 }
 
+impl ErrorKind {
+    /// The kind in snake case (`"bulkhead_full"`), as it appears in `tracing` fields: a
+    /// bounded set, fit for a metric label too.
+    ///
+    /// ```
+    /// use tower_breakwater::ErrorKind;
+    /// assert_eq!(ErrorKind::BulkheadFull.as_str(), "bulkhead_full");
+    /// ```
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::BulkheadFull => "bulkhead_full",
+            ErrorKind::RetriesExhausted => "retries_exhausted",
+            ErrorKind::Inner => "inner",
+        }
+    }
+}
+
 impl<E, Req> Error<E, Req> {
     /// Which kind of error this is.
     ///

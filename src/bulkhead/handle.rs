@@ -249,6 +249,12 @@ impl Bulkhead {
     pub(crate) fn refuse(&self, waited: Option<Duration>) -> BulkheadFull {
         self.shared.rejected.fetch_add(1, Relaxed);
         let config = &self.shared.config;
+        tracing::debug!(
+            name = %config.name,
+            max_concurrent = config.max_concurrent,
+            ?waited,
+            "bulkhead full; call refused"
+        );
         BulkheadFull::new(config.name.clone(), config.max_concurrent, waited)
     }
 }

@@ -40,6 +40,8 @@ pub struct Fallback<H, P = Kinds, K = NoCopy> {
 
 /// What a layer and each of its response futures share: one `Arc`, built once per layer.
 pub(crate) struct Shared<H, P, K> {
+    /// For its `tracing` events.
+    pub(crate) name: Name,
     pub(crate) handler: H,
     pub(crate) predicate: P,
     pub(crate) copy: K,
@@ -192,6 +194,7 @@ impl<H, P, K> Fallback<H, P, K> {
         K: Clone,
     {
         FallbackLayer::new(Arc::new(Shared {
+            name: self.name.clone(),
             handler: self.handler.clone(),
             predicate: self.predicate.clone(),
             copy: self.copy.clone(),
