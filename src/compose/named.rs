@@ -173,6 +173,46 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     }
 }
 
+impl<Fb, Rt, C, To, Bh> ResilienceBuilder<Fb, Rt, CircuitBreakerLayer<C, Flat>, To, Bh> {
+    /// Classify the breaker's outcomes with `classifier` instead of the one given so far
+    /// (by default [`DependencyFailures`]: errors and timeouts are failures). It sees
+    /// `Result<Resp, tower_breakwater::Error<E, Req>>`; an HTTP client's breaker takes
+    /// [`ResponseClassifier`](crate::http::ResponseClassifier), so that a 503 response
+    /// counts as a failure.
+    ///
+    /// ```
+    /// use tower_breakwater::classify::Outcome;
+    /// use tower_breakwater::{Error, Resilience};
+    ///
+    /// let by_status = |r: &Result<u16, Error<std::io::Error>>| match r {
+    ///     Ok(status) if *status >= 500 => Outcome::Failure,
+    ///     Ok(_) => Outcome::Success,
+    ///     Err(_) => Outcome::Failure,
+    /// };
+    /// let stack = Resilience::builder("payments")
+    ///     .with_circuit_breaker(|b| b.consecutive_failures(3))
+    ///     .breaker_classifier(by_status)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(stack.circuit_breaker().name(), "payments");
+    /// ```
+    pub fn breaker_classifier<C2>(
+        self,
+        classifier: C2,
+    ) -> ResilienceBuilder<Fb, Rt, CircuitBreakerLayer<C2, Flat>, To, Bh> {
+        let breaker = self.breaker.breaker().clone();
+        ResilienceBuilder {
+            name: self.name,
+            fallback: self.fallback,
+            retry: self.retry,
+            breaker: breaker.layer_with(classifier).flat(),
+            timeout: self.timeout,
+            bulkhead: self.bulkhead,
+            error: self.error,
+        }
+    }
+}
+
 impl<Fb, Rt, C, To, Bh> ResilienceLayer<Fb, Rt, CircuitBreakerLayer<C, Flat>, To, Bh> {
     /// The stack's circuit breaker (a handle: force it open, read its snapshot, subscribe
     /// to its transitions, register its metrics).
