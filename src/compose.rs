@@ -348,6 +348,10 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
 
     /// The layer, or the first config error met while adding parts.
     ///
+    /// # Errors
+    /// The first [`ConfigError`] met while adding parts (a timeout limit, or a bad value in a
+    /// part built by a `with_*` method).
+    ///
     /// ```
     /// # use tower_breakwater::Resilience;
     /// assert!(Resilience::builder("db").build().is_ok());

@@ -83,6 +83,7 @@ impl<H, K> Fallback<H, Kinds, K> {
     ///     .on(ErrorKind::Inner);
     /// # let _ = fallback;
     /// ```
+    #[must_use]
     pub fn on(mut self, kind: ErrorKind) -> Self {
         self.predicate = self.predicate.with(kind);
         self

@@ -48,6 +48,7 @@ impl Kinds {
     /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(!Kinds::none().contains(ErrorKind::Rejected));
     /// ```
+    #[must_use]
     pub const fn none() -> Self {
         Kinds(0)
     }
@@ -58,6 +59,7 @@ impl Kinds {
     /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(Kinds::refusals().contains(ErrorKind::BulkheadFull));
     /// ```
+    #[must_use]
     pub const fn refusals() -> Self {
         Kinds::none()
             .with(ErrorKind::Rejected)
@@ -70,6 +72,7 @@ impl Kinds {
     /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(Kinds::all().contains(ErrorKind::RetriesExhausted));
     /// ```
+    #[must_use]
     pub const fn all() -> Self {
         Kinds::refusals()
             .with(ErrorKind::Timeout)
@@ -83,6 +86,7 @@ impl Kinds {
     /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(Kinds::none().with(ErrorKind::Inner).contains(ErrorKind::Inner));
     /// ```
+    #[must_use]
     pub const fn with(self, kind: ErrorKind) -> Self {
         Kinds(self.0 | bit(kind))
     }
@@ -93,6 +97,7 @@ impl Kinds {
     /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(!Kinds::refusals().contains(ErrorKind::Timeout));
     /// ```
+    #[must_use]
     pub const fn contains(self, kind: ErrorKind) -> bool {
         self.0 & bit(kind) != 0
     }

@@ -218,6 +218,11 @@ impl<P, C> Builder<P, C> {
 
     /// Check every value and build the layer.
     ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field: `max_attempts` of 0, a backoff base of 0 or a cap
+    /// below it, a factor below 1, a jitter with a decorrelated backoff, a wait longer than
+    /// 24 h, a bad name.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_breakwater::retry::{Backoff, RetryLayer};
