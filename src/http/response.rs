@@ -5,6 +5,7 @@ use http::{Response, StatusCode};
 
 use crate::Error;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 impl<E, Req> Error<E, Req> {
     /// The HTTP status this error maps to (see the [table](crate::http#errors-to-responses)); a full bulkhead
     /// maps to 503.
