@@ -8,7 +8,7 @@ use super::State;
 use crate::Name;
 
 /// One change of state of a breaker, as sent to subscribers of [`subscribe`](super::CircuitBreaker::subscribe)
-/// (and logged as a `tracing` event with target `breakwater`).
+/// (and logged as a `tracing` event with target `tower_breakwater`).
 ///
 /// ```
 /// use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
