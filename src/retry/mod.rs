@@ -83,6 +83,7 @@ mod future;
 pub mod http;
 mod layer;
 mod policy;
+mod replay;
 mod service;
 mod stats;
 
