@@ -55,7 +55,7 @@ fn benches(c: &mut Criterion) {
         }
         Resilience::builder("bench")
             .fallback(&fallback)
-            .retry(retry.build().expect("valid"))
+            .retry(&retry.build().expect("valid"))
             .circuit_breaker(&breaker)
             .timeout(Duration::from_secs(1))
             .bulkhead(&bulkhead)

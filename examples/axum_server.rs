@@ -8,12 +8,20 @@
 //! | the handler took too long (timeout) | 504 Gateway Timeout |
 //! | the breaker is open | 503 Service Unavailable + `Retry-After` |
 //!
-//! The example binds 127.0.0.1 (an ephemeral port unless `--port N`), prints the port, then
-//! sends its own requests to show each row of the table, checks the answers (exit 1
-//! otherwise) and stops in about two seconds. `GET /quote/{mode}` is the protected handler:
-//! `ok` answers at once, `busy` takes 250 ms, `hang` takes 2 s, `fail` answers 500.
+//! Refusals get a generic body (`too many requests`, `gateway timeout`, `service
+//! unavailable`): the breaker's name and the handler's errors stay on the server.
 //!
-//! Run: `cargo run --example axum_server --features http [-- --port 3000]`
+//! `GET /metrics` serves the Prometheus exposition of the route's breaker, bulkhead and
+//! timeout (the `metrics` feature), read at scrape time.
+//!
+//! The example binds 127.0.0.1 (an ephemeral port unless `--port N`), prints the port, then
+//! sends its own requests to show each row of the table, scrapes its own `/metrics`, checks
+//! the answers (exit 1 otherwise) and stops in about two seconds. `GET /quote/{mode}` is the
+//! protected handler: `ok` answers at once, `busy` takes 250 ms, `hang` takes 2 s, `fail`
+//! answers 500. `--scrape-to FILE` writes the last scrape to `FILE` (CI checks it with
+//! `promtool check metrics`).
+//!
+//! Run: `cargo run --example axum_server --features http,metrics [-- --port 3000]`
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,16 +30,18 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Path, Request};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
 use tower_breakwater::bulkhead::Bulkhead;
 use tower_breakwater::circuit_breaker::CircuitBreaker;
 use tower_breakwater::http::ResponseClassifier;
+use tower_breakwater::metrics::Metrics;
 use tower_breakwater::{Error, Resilience};
 
 /// The limits of the protected handler; the scenario below is written against them.
@@ -59,7 +69,8 @@ pub fn limits() -> (CircuitBreaker, Bulkhead) {
     (breaker, bulkhead)
 }
 
-/// The app: `/quote/{mode}` behind bulkhead + timeout + breaker; `/health` unprotected.
+/// The app: `/quote/{mode}` behind bulkhead + timeout + breaker; `/health` unprotected;
+/// `/metrics` the route's layers in the Prometheus text format.
 pub fn app(breaker: &CircuitBreaker, bulkhead: &Bulkhead) -> Router {
     let protection = Resilience::builder("quotes")
         // The handler never fails with an Err: it answers 500. The classifier reads the
@@ -69,6 +80,13 @@ pub fn app(breaker: &CircuitBreaker, bulkhead: &Bulkhead) -> Router {
         .bulkhead(bulkhead)
         .build()
         .expect("valid stack");
+    let registry = Registry::new();
+    Metrics::new()
+        .circuit_breaker(breaker)
+        .bulkhead(bulkhead)
+        .timeout(protection.timeout_layer())
+        .register(&registry)
+        .expect("each layer registered once");
     let stack = ServiceBuilder::new()
         // Above the stack: turns breakwater's typed refusals into responses, so the route's
         // error type is Infallible again, as axum requires.
@@ -77,13 +95,37 @@ pub fn app(breaker: &CircuitBreaker, bulkhead: &Bulkhead) -> Router {
     Router::new()
         .route("/quote/{mode}", get(quote).layer(stack))
         .route("/health", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || async move { exposition(&registry) }),
+        )
 }
 
 /// Open breaker → 503 + Retry-After, timeout → 504, full bulkhead → 429: the crate's own
-/// mapping, with 429 chosen for the bulkhead to tell clients to slow down.
+/// mapping, with 429 chosen for the bulkhead to tell clients to slow down. The body is
+/// generic; the detailed message goes to the server's log.
 async fn refusal_to_response(error: Error<Infallible, Request>) -> Response {
-    error.to_response_with::<Body>(StatusCode::TOO_MANY_REQUESTS)
+    eprintln!("  (server log: {error})");
+    error.to_response_with_bulkhead_status::<Body>(StatusCode::TOO_MANY_REQUESTS)
 }
+
+/// `GET /metrics`: every registered series, read now.
+fn exposition(registry: &Registry) -> Response {
+    let mut text = Vec::new();
+    match TextEncoder::new().encode(&registry.gather(), &mut text) {
+        Ok(()) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// The series a scrape after `scenario` must hold (the breaker closed again, one bulkhead
+/// refusal, one timeout, one trip).
+pub const EXPECTED_SERIES: [&str; 4] = [
+    "circuit_breaker_state{name=\"quotes\"} 0",
+    "bulkhead_rejected_total{name=\"quotes\"} 1",
+    "timeout_timeouts_total{name=\"quotes\"} 1",
+    "circuit_breaker_transitions_total{from=\"closed\",name=\"quotes\",to=\"open\"} 1",
+];
 
 async fn quote(Path(mode): Path<String>) -> (StatusCode, String) {
     match mode.as_str() {
@@ -215,18 +257,23 @@ pub async fn serve(port: u16, app: Router) -> std::io::Result<SocketAddr> {
     Ok(addr)
 }
 
-fn port_from_args() -> u16 {
+/// The value after `flag`, if the flag is given.
+fn arg_after(flag: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == "--port") {
-        None => 0,
-        Some(i) => match args.get(i + 1).and_then(|p| p.parse().ok()) {
-            Some(port) => port,
-            None => {
-                eprintln!("usage: axum_server [--port N]");
-                std::process::exit(2);
-            }
-        },
+    let i = args.iter().position(|a| a == flag)?;
+    match args.get(i + 1) {
+        Some(value) => Some(value.clone()),
+        None => usage(),
     }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: axum_server [--port N] [--scrape-to FILE]");
+    std::process::exit(2);
+}
+
+fn port_from_args() -> u16 {
+    arg_after("--port").map_or(0, |p| p.parse().unwrap_or_else(|_| usage()))
 }
 
 #[tokio::main]
@@ -259,5 +306,26 @@ async fn main() {
         eprintln!("unexpected statuses: {seen:?}, expected {EXPECTED:?}");
         std::process::exit(1);
     }
-    println!("ok: 429 for a full bulkhead, 504 for a timeout, 503 + Retry-After while open");
+    let scrape = match get_path(addr, "/metrics").await {
+        Ok(scrape) if scrape.status == 200 => scrape.body,
+        other => {
+            eprintln!("GET /metrics failed: {other:?}");
+            std::process::exit(1);
+        }
+    };
+    println!("GET /metrics:");
+    for line in scrape.lines().filter(|l| l.contains("quotes")) {
+        println!("  {line}");
+    }
+    if let Some(missing) = EXPECTED_SERIES.iter().find(|s| !scrape.contains(*s)) {
+        eprintln!("the scrape lacks {missing}");
+        std::process::exit(1);
+    }
+    if let Some(path) = arg_after("--scrape-to") {
+        if let Err(e) = std::fs::write(&path, &scrape) {
+            eprintln!("cannot write {path}: {e}");
+            std::process::exit(1);
+        }
+    }
+    println!("ok: 429 for a full bulkhead, 504 for a timeout, 503 + Retry-After while open, /metrics agrees");
 }

@@ -6,7 +6,12 @@
 //!   at all and the caller serves its last good answer instead;
 //! - after `open_for`, trial calls go through; two successes close the breaker again;
 //! - `call_with` takes a classifier: a "city not found" answer is the caller's mistake, not
-//!   the service's, so it counts neither way.
+//!   the service's, so it counts neither way;
+//! - the same function behind the rest of the stack (a timeout and a retry, built by the
+//!   composer, no tower code of our own): a slow answer times out and is retried, and the
+//!   caller gets one `tower_breakwater::Error` saying what happened.
+//!
+//! Transitions are printed with their `Display` (`circuit 'forecast': closed -> open`).
 //!
 //! Prints every step and every transition, checks the story went as told (exit 1
 //! otherwise) and finishes in well under a second.
@@ -16,8 +21,11 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+use tower::{service_fn, Layer, ServiceExt};
 use tower_breakwater::circuit_breaker::{CircuitBreaker, Error, State};
 use tower_breakwater::classify::Outcome;
+use tower_breakwater::retry::Backoff;
+use tower_breakwater::Resilience;
 
 /// The remote service's errors.
 #[derive(Debug)]
@@ -37,11 +45,15 @@ impl std::fmt::Display for ForecastError {
 
 /// Stands in for a remote API; `HEALTHY` is its health, `CALLS` counts what reached it.
 static HEALTHY: AtomicBool = AtomicBool::new(true);
+static SLOW: AtomicBool = AtomicBool::new(false);
 static CALLS: AtomicU32 = AtomicU32::new(0);
 
 async fn fetch_forecast(city: &str) -> Result<String, ForecastError> {
     CALLS.fetch_add(1, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(5)).await; // the network
+    if SLOW.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     if !HEALTHY.load(Ordering::Relaxed) {
         return Err(ForecastError::Unavailable);
     }
@@ -67,7 +79,7 @@ async fn main() {
     let mut seen = Vec::new();
     let mut print_transitions = || {
         while let Ok(t) = transitions.try_recv() {
-            println!("    [transition] {}: {} -> {}", t.name, t.from, t.to);
+            println!("    [transition] {t}");
             seen.push((t.from, t.to));
         }
     };
@@ -138,6 +150,34 @@ async fn main() {
     let state = snapshot.state;
     let opened = breaker.transitions(State::Closed, State::Open);
 
+    println!("5. the same function behind a timeout and a retry (the composer, no tower code)");
+    let stack = Resilience::builder("forecast")
+        .with_retry(|retry| {
+            retry
+                .max_attempts(2)
+                .backoff(Backoff::constant(Duration::from_millis(10)))
+        })
+        .timeout(Duration::from_millis(50))
+        .build()
+        .expect("valid config");
+    let forecasts = stack.layer(service_fn(|city: &'static str| fetch_forecast(city)));
+    SLOW.store(true, Ordering::Relaxed);
+    let slow = forecasts.clone().oneshot("Lisbon").await;
+    SLOW.store(false, Ordering::Relaxed);
+    let gave_up = match &slow {
+        Err(tower_breakwater::Error::RetriesExhausted(gave_up)) => {
+            println!("  slow: {gave_up}");
+            gave_up.attempts() == 2 && gave_up.last().is_timeout()
+        }
+        other => {
+            println!("  slow: unexpected {other:?}");
+            false
+        }
+    };
+    let fast = forecasts.oneshot("Oslo").await;
+    println!("  fast again: {fast:?}");
+    let stack_ok = gave_up && fast.is_ok();
+
     // The story above, checked: so this example is also a smoke test.
     let expected = [
         (State::Closed, State::Open),
@@ -150,10 +190,11 @@ async fn main() {
         && served_from_cache == 2
         && calls_while_down == 5 // 2 healthy + 3 failed; the 2 rejected never reached it
         && totals.ignored == 5
-        && totals.rejected == 2;
+        && totals.rejected == 2
+        && stack_ok;
     if !ok {
         eprintln!("unexpected story: transitions {seen:?}, served from cache {served_from_cache}");
         std::process::exit(1);
     }
-    println!("ok: the breaker opened once, spared the service 2 calls, and closed again");
+    println!("ok: the breaker opened once, spared the service 2 calls, and closed again; the stack timed out and retried");
 }

@@ -56,6 +56,11 @@ pub enum Outcome {
 /// let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
 /// assert_eq!(TimeoutsOnly.classify(&Err(timed_out)), Outcome::Failure);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot classify the outcome `Result<{Resp}, {E}>`",
+    label = "must be `Fn(&Result<{Resp}, {E}>) -> Outcome` or a `Classify`",
+    note = "a classifier sees the whole outcome of the service it wraps; inside a `Resilience` stack the error is `tower_breakwater::Error<E, Req>`, not the inner service's own error"
+)]
 pub trait Classify<Resp, E> {
     /// The outcome of `result`.
     fn classify(&self, result: &Result<Resp, E>) -> Outcome;

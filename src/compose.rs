@@ -13,6 +13,8 @@ use crate::retry::RetryLayer;
 use crate::timeout::TimeoutLayer;
 use crate::{ConfigError, Name};
 
+mod named;
+
 /// Builds one tower `Layer` out of breakwater's layers, stacked in the order that makes them
 /// work together:
 ///
@@ -280,24 +282,31 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
         }
     }
 
-    /// Retry failed attempts with `retry` (above the breaker: every retry asks the breaker
-    /// again, and a rejection or a full bulkhead is not retried by the default predicate).
+    /// Retry failed attempts with `retry`, a layer built elsewhere (above the breaker: every
+    /// retry asks the breaker again, and a rejection or a full bulkhead is not retried by
+    /// the default predicate). Shared: the layer you keep counts this stack's retries, so
+    /// you can register its metrics. To build one named after the stack, see
+    /// [`with_retry`](Self::with_retry).
     ///
     /// ```
     /// # use tower_breakwater::Resilience;
     /// use tower_breakwater::retry::RetryLayer;
     /// let retry = RetryLayer::builder("db").max_attempts(3).build().unwrap();
-    /// let layer = Resilience::builder("db").retry(retry).build().unwrap();
+    /// let layer = Resilience::builder("db").retry(&retry).build().unwrap();
     /// # let _ = layer;
     /// ```
     pub fn retry<P, C>(
         self,
-        retry: RetryLayer<P, C>,
-    ) -> ResilienceBuilder<Fb, RetryLayer<P, C>, Cb, To, Bh> {
+        retry: &RetryLayer<P, C>,
+    ) -> ResilienceBuilder<Fb, RetryLayer<P, C>, Cb, To, Bh>
+    where
+        P: Clone,
+        C: Clone,
+    {
         ResilienceBuilder {
             name: self.name,
             fallback: self.fallback,
-            retry,
+            retry: retry.clone(),
             breaker: self.breaker,
             timeout: self.timeout,
             bulkhead: self.bulkhead,
@@ -306,6 +315,8 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     }
 
     /// Put `fallback` on top of the stack (its count is shared with the handle you keep).
+    /// Its function answers with the wrapped service's own response type, exactly (see
+    /// [the fallback module](crate::fallback#the-fallback-answers-with-the-services-own-response-type)).
     ///
     /// ```
     /// # use tower_breakwater::Resilience;
@@ -336,6 +347,10 @@ impl<Fb, Rt, Cb, To, Bh> ResilienceBuilder<Fb, Rt, Cb, To, Bh> {
     }
 
     /// The layer, or the first config error met while adding parts.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] met while adding parts (a timeout limit, or a bad value in a
+    /// part built by a `with_*` method).
     ///
     /// ```
     /// # use tower_breakwater::Resilience;

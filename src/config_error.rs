@@ -61,6 +61,7 @@ impl ConfigError {
     /// let err = CircuitBreaker::builder("x").half_open_permits(0).build().unwrap_err();
     /// assert_eq!(err.field(), "half_open_permits");
     /// ```
+    #[must_use]
     pub fn field(&self) -> &'static str {
         self.field
     }
@@ -72,6 +73,7 @@ impl ConfigError {
     /// let err = CircuitBreaker::builder("x").count_window(0).build().unwrap_err();
     /// assert_eq!(err.value(), "0");
     /// ```
+    #[must_use]
     pub fn value(&self) -> &str {
         &self.value
     }
@@ -83,6 +85,7 @@ impl ConfigError {
     /// let err = CircuitBreaker::builder("x").consecutive_failures(0).build().unwrap_err();
     /// assert_eq!(err.expected(), "at least 1");
     /// ```
+    #[must_use]
     pub fn expected(&self) -> &'static str {
         self.expected
     }

@@ -11,6 +11,15 @@ use crate::timeout::Elapsed;
 /// The error of a call through breakwater's layers: either one of the layers refused or gave
 /// up (each with its own typed reason), or the inner service failed with its own error `E`.
 ///
+/// # Which error you meet
+/// - This one, the stack's error, from a [`Resilience`](crate::Resilience) stack, from the
+///   retry, fallback, timeout and bulkhead layers, and from a breaker layer made `.flat()`.
+/// - [`circuit_breaker::Error`] (only `Rejected` and `Inner`) from a breaker used on its
+///   own: `breaker.call(..)`, `breaker.layer()`. It converts into this one with `From`.
+///
+/// The enum is `#[non_exhaustive]`: later layers will add their own refusals, so a `match`
+/// ends with a wildcard arm (or uses [`kind`](Error::kind) and the `is_*` helpers).
+///
 /// `Req` is the request type: the two refusals made before sending (an open breaker, a full
 /// bulkhead) hand the unsent request back in it. Match on the variants; no string compares,
 /// no downcasts.
@@ -36,8 +45,10 @@ use crate::timeout::Elapsed;
 ///     Error::BulkheadFull(full) => println!("{full}"),
 ///     Error::RetriesExhausted(gave_up) => println!("{gave_up}"),
 ///     Error::Inner(io) => println!("payments failed: {io}"),
+///     other => println!("another refusal: {other}"),
 /// }
 /// ```
+#[non_exhaustive]
 pub enum Error<E, Req = ()> {
     /// A circuit breaker is open (or half-open with its trial calls taken): the request was
     /// not sent, and comes back inside.
@@ -61,6 +72,7 @@ pub enum Error<E, Req = ()> {
 /// assert_eq!(Error::<&str>::Inner("boom").kind(), ErrorKind::Inner);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// [`Error::Rejected`].
     Rejected,
@@ -72,6 +84,26 @@ pub enum ErrorKind {
     RetriesExhausted,
     /// [`Error::Inner`].
     Inner,
+}
+
+impl ErrorKind {
+    /// The kind in snake case (`"bulkhead_full"`), as it appears in `tracing` fields: a
+    /// bounded set, fit for a metric label too.
+    ///
+    /// ```
+    /// use tower_breakwater::ErrorKind;
+    /// assert_eq!(ErrorKind::BulkheadFull.as_str(), "bulkhead_full");
+    /// ```
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::BulkheadFull => "bulkhead_full",
+            ErrorKind::RetriesExhausted => "retries_exhausted",
+            ErrorKind::Inner => "inner",
+        }
+    }
 }
 
 impl<E, Req> Error<E, Req> {

@@ -68,6 +68,9 @@
 //! - `serde`: [`config`], every layer's settings read from TOML / JSON (durations like
 //!   `"30s"`), checked by the same builders. Adds `serde` and `humantime`.
 //!
+//! On docs.rs every feature but the internal `loom` is on, and each feature-gated item
+//! is marked with the feature it needs.
+//!
 //! The default build is tower's traits, tokio's `time` and `sync`, and `parking_lot`.
 //! (`loom` is internal: it lets the test suite model-check the state word.)
 //!
@@ -75,24 +78,33 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
+// docs.rs (`--cfg docsrs`, see Cargo.toml): each feature-gated item says which feature it
+// needs. Recent nightlies infer that from `#[cfg]`; the explicit `doc(cfg)` attributes
+// below also serve older ones.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bulkhead;
 #[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub mod chaos;
 pub mod circuit_breaker;
 pub mod classify;
 mod compose;
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod config;
 mod config_error;
 mod error;
 pub mod fallback;
 #[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub mod lift;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod name;
 #[cfg(feature = "outlier")]
@@ -101,6 +113,12 @@ pub mod retry;
 pub mod timeout;
 
 pub use compose::{Resilience, ResilienceBuilder, ResilienceLayer};
+
+/// Every Rust block of README.md, run as a doctest (`cargo test --doc`), so the README
+/// cannot drift from the API. Not part of the crate: it exists only under `cfg(doctest)`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use config_error::ConfigError;
 pub use error::{Error, ErrorKind};
 pub use name::Name;

@@ -30,6 +30,7 @@ impl Name {
     /// ```
     /// assert_eq!(tower_breakwater::Name::from("db").as_str(), "db");
     /// ```
+    #[must_use]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Static(s) => s,

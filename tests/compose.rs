@@ -146,7 +146,7 @@ async fn retries_stop_at_an_open_breaker_and_a_rejection_is_not_retried() {
         .build()
         .unwrap();
     let svc = Resilience::builder("payments")
-        .retry(retry)
+        .retry(&retry)
         .circuit_breaker(&breaker)
         .build()
         .unwrap()

@@ -28,9 +28,40 @@ async fn an_open_breaker_is_a_503_with_retry_after_rounded_up() {
         "20",
         "19.5 s left, rounded up"
     );
-    assert!(response
+    assert_eq!(response.body(), "service unavailable", "no breaker name");
+    let detailed: http::Response<String> = error.to_detailed_response();
+    assert_eq!(detailed.headers()[RETRY_AFTER], "20");
+    assert!(detailed
         .body()
         .starts_with("circuit 'payments' is open; retry after 19.500s"));
+}
+
+#[test]
+fn the_default_body_names_no_breaker_and_no_inner_error() {
+    let limit = Duration::from_secs(1);
+    let secret = "db password rejected for user 'ops' at 10.0.0.7";
+    let errors: [(Error<&str>, &str); 4] = [
+        (Error::Inner(secret), "internal server error"),
+        (
+            Elapsed::new("ledger-db", limit, limit).into(),
+            "gateway timeout",
+        ),
+        (
+            BulkheadFull::new("ledger-db", 4, None).into(),
+            "service unavailable",
+        ),
+        (
+            RetriesExhausted::new("ledger-db", 3, false, Error::Inner(secret)).into(),
+            "internal server error",
+        ),
+    ];
+    for (error, body) in errors {
+        let response: http::Response<String> = error.to_response();
+        assert_eq!(response.body(), body, "{error}");
+        assert!(!response.body().contains("ledger-db"));
+        let detailed: http::Response<String> = error.to_detailed_response();
+        assert_eq!(detailed.body(), &error.to_string());
+    }
 }
 
 #[test]
@@ -50,9 +81,18 @@ fn each_error_kind_has_its_status() {
         StatusCode::GATEWAY_TIMEOUT,
         "the last attempt's status"
     );
-    let too_many: http::Response<String> = full.to_response_with(StatusCode::TOO_MANY_REQUESTS);
+    let too_many: http::Response<String> =
+        full.to_response_with_bulkhead_status(StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(too_many.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(too_many.body(), "too many requests");
     assert!(too_many.headers().get(RETRY_AFTER).is_none());
+    let timeout_too: http::Response<String> =
+        timeout.to_response_with_bulkhead_status(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        timeout_too.status(),
+        StatusCode::GATEWAY_TIMEOUT,
+        "only the bulkhead's moves"
+    );
     let response: http::Response<String> = inner.to_response();
-    assert_eq!(response.body(), "boom");
+    assert_eq!(response.body(), "internal server error");
 }

@@ -89,7 +89,7 @@ fn parts(seed: u64) -> Parts {
         }
     });
     let stack = Resilience::builder("storm")
-        .retry(retry)
+        .retry(&retry)
         .circuit_breaker(&breaker)
         .timeout(100 * MS)
         .bulkhead(&bulkhead)

@@ -194,7 +194,7 @@ async fn a_panicking_retry_predicate_releases_what_the_attempt_held() {
         .build()
         .unwrap();
     let svc = Resilience::builder("panics")
-        .retry(retry)
+        .retry(&retry)
         .circuit_breaker(&breaker)
         .bulkhead(&bulkhead)
         .build()

@@ -13,7 +13,11 @@ use crate::config_error::LONGEST as MAX_WAIT;
 
 /// Builds a [`Bulkhead`]; every value is checked once, in [`build`](Builder::build).
 ///
-/// - [`max_concurrent`](Self::max_concurrent) (required): calls in flight at once.
+/// - [`max_concurrent`](Self::max_concurrent) (required): calls in flight at once. There
+///   is no default, because no number fits every dependency: `build` without it is a
+///   [`ConfigError`] on the field `max_concurrent`. It is checked when `build` runs, not
+///   in the builder's type, because a limit read from a config file must be checked then
+///   anyway (and one builder type keeps the composer's `with_bulkhead` simple).
 /// - [`max_waiting`](Self::max_waiting) (default 0): callers that may wait for a slot when
 ///   all are taken. With 0, a call that finds the bulkhead full is refused at once.
 /// - [`max_wait`](Self::max_wait) (default: none): how long each of them waits at most.
@@ -120,6 +124,10 @@ impl Builder {
 
     /// Check the settings and make the bulkhead. Bad input is a [`ConfigError`] naming the
     /// field, never a panic.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field: `max_concurrent` missing, 0 or above tokio's
+    /// semaphore limit, a `max_wait` without waiting room, a wait longer than ten years, or a bad name.
     ///
     /// ```
     /// # use std::time::Duration;

@@ -106,6 +106,7 @@ impl Bulkhead {
     /// assert_eq!(svc.oneshot(5).await.unwrap(), 5);
     /// # }
     /// ```
+    #[must_use]
     pub fn layer(&self) -> BulkheadLayer {
         BulkheadLayer::new(self.clone())
     }
@@ -117,6 +118,7 @@ impl Bulkhead {
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).build().unwrap();
     /// assert_eq!(bulkhead.name(), "db");
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         self.shared.config.name.as_str()
     }
@@ -128,6 +130,7 @@ impl Bulkhead {
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).build().unwrap();
     /// assert_eq!(bulkhead.max_concurrent(), 2);
     /// ```
+    #[must_use]
     pub fn max_concurrent(&self) -> usize {
         self.shared.config.max_concurrent
     }
@@ -139,6 +142,7 @@ impl Bulkhead {
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).build().unwrap();
     /// assert_eq!(bulkhead.max_waiting(), 0);
     /// ```
+    #[must_use]
     pub fn max_waiting(&self) -> usize {
         self.shared.config.max_waiting
     }
@@ -150,6 +154,7 @@ impl Bulkhead {
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).max_waiting(1).build().unwrap();
     /// assert_eq!(bulkhead.max_wait(), None);
     /// ```
+    #[must_use]
     pub fn max_wait(&self) -> Option<Duration> {
         self.shared.config.max_wait
     }
@@ -172,6 +177,7 @@ impl Bulkhead {
     /// assert_eq!(bulkhead.in_flight(), 0);
     /// # }
     /// ```
+    #[must_use]
     pub fn in_flight(&self) -> usize {
         let config = &self.shared.config;
         config
@@ -186,6 +192,7 @@ impl Bulkhead {
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).build().unwrap();
     /// assert_eq!(bulkhead.waiting(), 0);
     /// ```
+    #[must_use]
     pub fn waiting(&self) -> usize {
         self.shared.waiting.load(Relaxed)
     }
@@ -197,6 +204,7 @@ impl Bulkhead {
     /// let bulkhead = Bulkhead::builder("db").max_concurrent(2).build().unwrap();
     /// assert_eq!(bulkhead.rejected(), 0);
     /// ```
+    #[must_use]
     pub fn rejected(&self) -> u64 {
         self.shared.rejected.load(Relaxed)
     }
@@ -249,6 +257,12 @@ impl Bulkhead {
     pub(crate) fn refuse(&self, waited: Option<Duration>) -> BulkheadFull {
         self.shared.rejected.fetch_add(1, Relaxed);
         let config = &self.shared.config;
+        tracing::debug!(
+            name = %config.name,
+            max_concurrent = config.max_concurrent,
+            ?waited,
+            "bulkhead full; call refused"
+        );
         BulkheadFull::new(config.name.clone(), config.max_concurrent, waited)
     }
 }

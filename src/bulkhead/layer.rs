@@ -26,6 +26,19 @@ impl BulkheadLayer {
     pub(crate) fn new(bulkhead: Bulkhead) -> Self {
         BulkheadLayer { bulkhead }
     }
+
+    /// The bulkhead every service of this layer shares (a handle: read its slots, register
+    /// its metrics).
+    ///
+    /// ```
+    /// use tower_breakwater::bulkhead::Bulkhead;
+    /// let layer = Bulkhead::builder("db").max_concurrent(4).build().unwrap().layer();
+    /// assert_eq!(layer.bulkhead().max_concurrent(), 4);
+    /// ```
+    #[must_use]
+    pub fn bulkhead(&self) -> &Bulkhead {
+        &self.bulkhead
+    }
 }
 
 impl<S> Layer<S> for BulkheadLayer {

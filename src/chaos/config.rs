@@ -186,6 +186,11 @@ impl Builder {
     /// Check every value and make the handle. Bad input is a [`ConfigError`] naming the
     /// field, never a panic.
     ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field: a rate outside `[0, 1]`, rates that add up to more
+    /// than 1, a latency rate with a zero delay, a delay longer than ten years, or an empty
+    /// name.
+    ///
     /// ```
     /// # use tower_breakwater::chaos::Chaos;
     /// let err = Chaos::builder("db").error_rate(0.6).abort_rate(0.6).build().unwrap_err();

@@ -77,6 +77,7 @@ impl ChaosError {
     /// # use tower_breakwater::chaos::{ChaosError, Fault};
     /// assert_eq!(ChaosError::new("db", Fault::Error).name(), "db");
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         self.name.as_str()
     }
@@ -87,6 +88,7 @@ impl ChaosError {
     /// # use tower_breakwater::chaos::{ChaosError, Fault};
     /// assert_eq!(ChaosError::new("db", Fault::Abort).fault(), Fault::Abort);
     /// ```
+    #[must_use]
     pub fn fault(&self) -> Fault {
         self.fault
     }
@@ -98,6 +100,7 @@ impl ChaosError {
     /// # use tower_breakwater::chaos::{ChaosError, Fault};
     /// assert!(ChaosError::new("db", Fault::Abort).is_abort());
     /// ```
+    #[must_use]
     pub fn is_abort(&self) -> bool {
         self.fault == Fault::Abort
     }

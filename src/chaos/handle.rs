@@ -107,6 +107,7 @@ impl Stats {
     /// # use tower_breakwater::chaos::Stats;
     /// assert_eq!(Stats::default().faults(), 0);
     /// ```
+    #[must_use]
     pub fn faults(&self) -> u64 {
         self.errors + self.delays + self.hangs + self.aborts
     }
@@ -161,6 +162,7 @@ impl Chaos {
     /// let svc = chaos.layer().layer(service_fn(|()| async { Ok::<_, BoxError>(()) }));
     /// # let _ = svc;
     /// ```
+    #[must_use]
     pub fn layer(&self) -> ChaosLayer {
         ChaosLayer::new(self.clone())
     }
@@ -171,6 +173,7 @@ impl Chaos {
     /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").build().unwrap().name(), "db");
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         self.shared.name.as_str()
     }
@@ -181,6 +184,7 @@ impl Chaos {
     /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").seed(9).build().unwrap().seed(), 9);
     /// ```
+    #[must_use]
     pub fn seed(&self) -> u64 {
         self.shared.seed
     }
@@ -191,6 +195,7 @@ impl Chaos {
     /// # use tower_breakwater::chaos::Chaos;
     /// assert!(Chaos::builder("db").build().unwrap().is_enabled());
     /// ```
+    #[must_use]
     pub fn is_enabled(&self) -> bool {
         self.shared.enabled.load(Relaxed)
     }
@@ -226,6 +231,7 @@ impl Chaos {
     /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").build().unwrap().error_rate(), 0.0);
     /// ```
+    #[must_use]
     pub fn error_rate(&self) -> f64 {
         self.shared.rates.lock().error
     }
@@ -237,6 +243,7 @@ impl Chaos {
     /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").build().unwrap().latency(), (0.0, Duration::ZERO));
     /// ```
+    #[must_use]
     pub fn latency(&self) -> (f64, Duration) {
         let rates = self.shared.rates.lock();
         (rates.latency, rates.delay)
@@ -248,6 +255,7 @@ impl Chaos {
     /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").build().unwrap().hang_rate(), 0.0);
     /// ```
+    #[must_use]
     pub fn hang_rate(&self) -> f64 {
         self.shared.rates.lock().hang
     }
@@ -258,12 +266,17 @@ impl Chaos {
     /// # use tower_breakwater::chaos::Chaos;
     /// assert_eq!(Chaos::builder("db").build().unwrap().abort_rate(), 0.0);
     /// ```
+    #[must_use]
     pub fn abort_rate(&self) -> f64 {
         self.shared.rates.lock().abort
     }
 
     /// Change the error rate while traffic flows; checked like the builder's (the sum of
     /// all rates stays at most 1), and on error nothing changes.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the rate is outside `[0, 1]` or the rates would add up to more
+    /// than 1; nothing changes then.
     ///
     /// ```
     /// # use tower_breakwater::chaos::Chaos;
@@ -277,6 +290,10 @@ impl Chaos {
     }
 
     /// Change the latency rate and delay while traffic flows (checked like the builder's).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the rate is outside `[0, 1]`, the rates would add up to more
+    /// than 1, or the delay is longer than ten years; nothing changes then.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -294,6 +311,10 @@ impl Chaos {
 
     /// Change the hang rate while traffic flows (checked like the builder's).
     ///
+    /// # Errors
+    /// A [`ConfigError`] when the rate is outside `[0, 1]` or the rates would add up to more
+    /// than 1; nothing changes then.
+    ///
     /// ```
     /// # use tower_breakwater::chaos::Chaos;
     /// let chaos = Chaos::builder("db").build().unwrap();
@@ -305,6 +326,10 @@ impl Chaos {
     }
 
     /// Change the abort rate while traffic flows (checked like the builder's).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the rate is outside `[0, 1]` or the rates would add up to more
+    /// than 1; nothing changes then.
     ///
     /// ```
     /// # use tower_breakwater::chaos::Chaos;
@@ -323,6 +348,7 @@ impl Chaos {
     /// let chaos = Chaos::builder("db").build().unwrap();
     /// assert_eq!(chaos.stats(), Default::default());
     /// ```
+    #[must_use]
     pub fn stats(&self) -> Stats {
         let s = &self.shared;
         Stats {

@@ -10,6 +10,10 @@ impl CircuitBreaker {
     /// breaker refuses, `f` is not called and the result is [`Error::Rejected`]. Dropping
     /// the returned future mid-call counts the call as cancelled.
     ///
+    /// # Errors
+    /// [`Error::Rejected`] when the breaker refuses (then `f` is not called), [`Error::Inner`]
+    /// with `f`'s own error when the call failed.
+    ///
     /// ```
     /// use tower_breakwater::circuit_breaker::CircuitBreaker;
     ///
@@ -32,6 +36,10 @@ impl CircuitBreaker {
     }
 
     /// Like [`call`](Self::call), with a classifier that decides which outcomes are failures.
+    ///
+    /// # Errors
+    /// [`Error::Rejected`] when the breaker refuses (then `f` is not called), [`Error::Inner`]
+    /// with `f`'s own error when the call failed (whatever the classifier made of it).
     ///
     /// ```
     /// use tower_breakwater::circuit_breaker::CircuitBreaker;

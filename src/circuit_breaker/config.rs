@@ -383,6 +383,12 @@ impl Builder {
 
     /// Check every value and build the breaker.
     ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field and the value: both `consecutive_failures` and
+    /// rate settings, a rate outside `(0, 1]`, a window, threshold or permit count of 0 or
+    /// past its limit, a `minimum_calls` larger than the count window, a duration of 0 or
+    /// longer than ten years, a `success_threshold` above `half_open_permits`, a bad name.
+    ///
     /// ```
     /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// let err = CircuitBreaker::builder("db")

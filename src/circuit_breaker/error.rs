@@ -226,8 +226,21 @@ impl<Req> fmt::Display for Rejected<Req> {
 
 impl<Req> std::error::Error for Rejected<Req> {}
 
-/// The error of a call through a breaker: either the breaker refused it, or the inner
+/// The error of a call through a *lone* breaker: either the breaker refused it, or the inner
 /// service (or future) failed with its own error `E`.
+///
+/// # Which error you meet
+/// - This one, `circuit_breaker::Error`, from a breaker used on its own: the library API
+///   ([`CircuitBreaker::call`](super::CircuitBreaker::call), `call_with`) and the plain
+///   layer ([`CircuitBreaker::layer`](super::CircuitBreaker::layer), `layer_with`). A lone
+///   breaker only ever refuses or passes the call on, so these two variants are all there
+///   will be: match both, no wildcard needed.
+/// - [`tower_breakwater::Error`](crate::Error), the stack's error, from everything else: a
+///   [`Resilience`](crate::Resilience) stack, the retry, fallback, timeout and bulkhead
+///   layers, and a breaker layer made `.flat()` to sit inside such a stack. It has the same
+///   `Rejected` and `Inner`, plus `Timeout`, `BulkheadFull` and `RetriesExhausted`.
+///
+/// `From` turns this one into the stack's, variant for variant.
 ///
 /// ```
 /// use tower_breakwater::circuit_breaker::{CircuitBreaker, Error};

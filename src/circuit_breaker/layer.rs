@@ -77,6 +77,21 @@ impl<C> CircuitBreakerLayer<C> {
     }
 }
 
+impl<C, Shape> CircuitBreakerLayer<C, Shape> {
+    /// The breaker every service of this layer shares (a handle: force it open, read its
+    /// snapshot, register its metrics).
+    ///
+    /// ```
+    /// use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// let layer = CircuitBreaker::builder("db").build().unwrap().layer();
+    /// assert_eq!(layer.breaker().name(), "db");
+    /// ```
+    #[must_use]
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+}
+
 impl<S, C: Clone, Shape> Layer<S> for CircuitBreakerLayer<C, Shape> {
     type Service = CircuitBreakerService<S, C, Shape>;
 

@@ -197,6 +197,7 @@ impl CircuitBreaker {
     /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
     /// assert_eq!(CircuitBreaker::builder("db").build().unwrap().name(), "db");
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         self.core().config.name.as_str()
     }
@@ -208,6 +209,7 @@ impl CircuitBreaker {
     /// assert_eq!(CircuitBreaker::builder("db").build().unwrap().state(), State::Closed);
     /// ```
     #[inline]
+    #[must_use]
     pub fn state(&self) -> State {
         self.core().state.state().0
     }
@@ -222,6 +224,7 @@ impl CircuitBreaker {
     /// assert_eq!(snap.state, State::Closed);
     /// assert_eq!(snap.consecutive_failures, Some(1));
     /// ```
+    #[must_use]
     pub fn snapshot(&self) -> Snapshot {
         self.core().snapshot()
     }
@@ -236,6 +239,7 @@ impl CircuitBreaker {
     /// breaker.disable();
     /// assert_eq!(rx.try_recv().unwrap().to, State::Disabled);
     /// ```
+    #[must_use]
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Transition> {
         self.core().subscribe()
     }
@@ -248,6 +252,7 @@ impl CircuitBreaker {
     /// breaker.force_open();
     /// assert_eq!(breaker.transitions(State::Closed, State::ForcedOpen), 1);
     /// ```
+    #[must_use]
     pub fn transitions(&self, from: State, to: State) -> u64 {
         self.core().transitions(from, to)
     }
@@ -293,6 +298,10 @@ impl CircuitBreaker {
 
     /// Ask to make one call: a [`Permit`] to report its outcome with, or a [`Rejected`] at
     /// once. This never waits and never allocates.
+    ///
+    /// # Errors
+    /// A [`Rejected`] when the breaker is open, forced open, or half-open with every trial
+    /// permit taken.
     ///
     /// ```
     /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
@@ -347,6 +356,7 @@ impl CircuitBreaker {
     ///     .service(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }));
     /// # let _ = svc;
     /// ```
+    #[must_use]
     pub fn layer(&self) -> CircuitBreakerLayer<FailOnError> {
         CircuitBreakerLayer::new(self.clone(), FailOnError)
     }

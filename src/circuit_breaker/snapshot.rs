@@ -76,6 +76,7 @@ impl WindowCounts {
     /// breaker.try_acquire().unwrap().failure();
     /// assert_eq!(breaker.snapshot().window.failure_rate(), 1.0);
     /// ```
+    #[must_use]
     pub fn failure_rate(&self) -> f64 {
         ratio(self.failures, self.calls)
     }
@@ -87,6 +88,7 @@ impl WindowCounts {
     /// let breaker = CircuitBreaker::builder("db").count_window(4).build().unwrap();
     /// assert_eq!(breaker.snapshot().window.slow_rate(), 0.0);
     /// ```
+    #[must_use]
     pub fn slow_rate(&self) -> f64 {
         ratio(self.slow, self.calls)
     }
@@ -146,6 +148,7 @@ impl Totals {
     /// breaker.try_acquire().unwrap().success();
     /// assert_eq!(breaker.snapshot().totals.calls(), 1);
     /// ```
+    #[must_use]
     pub fn calls(&self) -> u64 {
         self.successes + self.failures + self.ignored + self.rejected + self.cancelled
     }

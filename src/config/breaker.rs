@@ -144,6 +144,9 @@ impl BreakerConfig {
     /// add to them. Values are checked by the builder's `build`; only a choice a builder
     /// cannot express (both windows at once) is refused here.
     ///
+    /// # Errors
+    /// A [`ConfigError`] when the settings ask for both a count window and a time window.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_breakwater::config::BreakerConfig;
@@ -207,6 +210,9 @@ impl BreakerConfig {
 
     /// Check the settings (through the builder: the same [`ConfigError`], naming the
     /// field) and build the breaker.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field, as the builder's `build` reports it.
     ///
     /// ```
     /// use tower_breakwater::config::BreakerConfig;

@@ -63,6 +63,9 @@ impl BulkheadConfig {
 
     /// Check the settings (through the builder) and make the bulkhead.
     ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field, as the builder's `build` reports it.
+    ///
     /// ```
     /// use tower_breakwater::config::BulkheadConfig;
     /// let config: BulkheadConfig = toml::from_str("max_concurrent = 0").unwrap();
@@ -95,6 +98,9 @@ pub struct TimeoutConfig {
 
 impl TimeoutConfig {
     /// Check the limit (as [`TimeoutLayer::new`] does) and make the layer.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the limit is 0 or longer than ten years.
     ///
     /// ```
     /// use tower_breakwater::config::TimeoutConfig;

@@ -93,6 +93,9 @@ impl ChaosConfig {
 
     /// Check the settings (through the builder) and make the handle.
     ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field, as the builder's `build` reports it.
+    ///
     /// ```
     /// use tower_breakwater::config::ChaosConfig;
     /// let config: ChaosConfig = toml::from_str("error_rate = 0.7\nabort_rate = 0.7").unwrap();

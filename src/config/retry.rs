@@ -103,6 +103,9 @@ pub struct BudgetConfig {
 impl BudgetConfig {
     /// Check the settings (through [`Budget::builder`]) and make the budget.
     ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field, as [`BudgetBuilder::build`](crate::retry::BudgetBuilder::build) reports it.
+    ///
     /// ```
     /// use tower_breakwater::config::BudgetConfig;
     /// let config: BudgetConfig = toml::from_str("ratio = 2.0").unwrap();
@@ -126,6 +129,10 @@ impl BudgetConfig {
 impl RetryConfig {
     /// The builder these settings describe, for a layer named `name`; add a predicate or a
     /// copier before `build`. A bad budget is reported here (it is built first).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when a setting cannot be expressed on the builder (e.g. a budget
+    /// whose own settings are bad).
     ///
     /// ```
     /// use tower_breakwater::config::RetryConfig;
@@ -167,6 +174,9 @@ impl RetryConfig {
 
     /// Check the settings (through the builder: the same [`ConfigError`]) and build the
     /// layer, with the default predicate and copier.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field, as the builder's `build` reports it.
     ///
     /// ```
     /// use tower_breakwater::config::RetryConfig;

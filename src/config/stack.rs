@@ -90,6 +90,9 @@ impl StackConfig {
     /// Check every part (each through its own builder: the first bad value is a
     /// [`ConfigError`] naming the stack and the field) and build them.
     ///
+    /// # Errors
+    /// The first [`ConfigError`] of any part, naming the stack and the field.
+    ///
     /// ```
     /// use tower_breakwater::config::StackConfig;
     /// let config: StackConfig =

@@ -98,6 +98,12 @@ where
                     // A refusal hands the unsent request back; otherwise use the copy, if any.
                     let request = error.take_request().or_else(|| request.take());
                     shared.counted();
+                    tracing::debug!(
+                        name = %shared.name,
+                        error = error.kind().as_str(),
+                        request = request.is_some(),
+                        "fallback answers"
+                    );
                     shared.handler.answer(error, request)
                 }
                 StateProj::Answering { answer } => return answer.poll(cx),

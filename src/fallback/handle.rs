@@ -11,6 +11,10 @@ use crate::{ErrorKind, Name};
 /// ([`copy_request`](Fallback::copy_request)), the function that answers, and the count of
 /// answers given so far. See the [module docs](super) for when to use it.
 ///
+/// The function answers with the inner service's own response type, exactly (see
+/// [the module docs](super#the-fallback-answers-with-the-services-own-response-type) for
+/// what to do when that type cannot be built).
+///
 /// ```
 /// use tower_breakwater::fallback::Fallback;
 /// use tower_breakwater::{Error, ErrorKind};
@@ -36,6 +40,8 @@ pub struct Fallback<H, P = Kinds, K = NoCopy> {
 
 /// What a layer and each of its response futures share: one `Arc`, built once per layer.
 pub(crate) struct Shared<H, P, K> {
+    /// For its `tracing` events.
+    pub(crate) name: Name,
     pub(crate) handler: H,
     pub(crate) predicate: P,
     pub(crate) copy: K,
@@ -77,6 +83,7 @@ impl<H, K> Fallback<H, Kinds, K> {
     ///     .on(ErrorKind::Inner);
     /// # let _ = fallback;
     /// ```
+    #[must_use]
     pub fn on(mut self, kind: ErrorKind) -> Self {
         self.predicate = self.predicate.with(kind);
         self
@@ -188,6 +195,7 @@ impl<H, P, K> Fallback<H, P, K> {
         K: Clone,
     {
         FallbackLayer::new(Arc::new(Shared {
+            name: self.name.clone(),
             handler: self.handler.clone(),
             predicate: self.predicate.clone(),
             copy: self.copy.clone(),

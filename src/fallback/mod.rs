@@ -52,6 +52,48 @@
 //! # }
 //! ```
 //!
+//! # The fallback answers with the service's own response type
+//! A fallback stands in for the service's answer, so its function returns
+//! `Result<Resp, Error<E, Req>>` where `Resp` is **exactly** the response type of the
+//! service below it. When that type is one you cannot build (hyper's
+//! `Response<Incoming>`, a tonic streaming body), change it below the stack:
+//! - **an owned body**: collect the body below the stack (`map_future` over the client:
+//!   `Response<Incoming>` → `Response<Bytes>`), and the fallback builds a
+//!   `Response<Bytes>` (e.g. a 202 Accepted); a timeout in the stack then covers the body
+//!   too. `examples/order_client.rs` does this with hyper-util;
+//! - **your own enum**: `map_response(Payment::Charged)` below the stack, and the fallback
+//!   answers `Payment::Queued(order)`:
+//!
+//! ```
+//! use tower_breakwater::{Error, Resilience};
+//! use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+//!
+//! #[derive(Debug, PartialEq)]
+//! enum Payment { Charged(String), Queued(u64) } // String: the provider's receipt
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let stack = Resilience::builder("payments")
+//!     .with_fallback(|e: Error<std::io::Error, u64>, order: Option<u64>| async move {
+//!         let Some(order) = order else { return Err(e) }; // a sent call: not ours to answer
+//!         Ok(Payment::Queued(order))
+//!     })
+//!     .with_circuit_breaker(|b| b)
+//!     .build()
+//!     .unwrap();
+//! let provider = service_fn(|order: u64| async move { Ok::<_, std::io::Error>(format!("receipt {order}")) });
+//! let payments = stack.layer(ServiceBuilder::new().map_response(Payment::Charged).service(provider));
+//! stack.circuit_breaker().force_open();
+//! assert_eq!(payments.oneshot(9).await.unwrap(), Payment::Queued(9));
+//! # }
+//! ```
+//!
+//! A function of the wrong response type is a compile error that says so (the
+//! [`Answer`] trait's message), when the service meets a `Service` bound
+//! (`ServiceExt::oneshot(svc, req)`, axum's `route_service`, ...). A method call
+//! (`svc.oneshot(req)`) only gets rustc's "the method `oneshot` exists ... but its trait
+//! bounds were not satisfied": call it as `ServiceExt::oneshot(svc, req)` to see why.
+//!
 //! [`ErrorKind::Rejected`]: crate::ErrorKind::Rejected
 //! [`ErrorKind::BulkheadFull`]: crate::ErrorKind::BulkheadFull
 
@@ -67,7 +109,7 @@ pub use crate::retry::{CloneRequest, CopyRequest};
 pub use copy::NoCopy;
 pub use future::ResponseFuture;
 pub use handle::Fallback;
-pub use handler::Handler;
+pub use handler::{Answer, Answering, Handler};
 pub use layer::FallbackLayer;
 pub use predicate::{Kinds, Predicate};
 pub use service::FallbackService;

@@ -17,6 +17,11 @@ use crate::{Error, ErrorKind};
 /// let declined = |e: &Error<&str>| e.inner() == Some(&"card declined");
 /// assert!(declined.wants(&inner));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot choose which errors the fallback answers",
+    label = "must be a `Kinds` set or `Fn(&tower_breakwater::Error<{E}, {Req}>) -> bool`",
+    note = "the predicate sees the stack's error, `tower_breakwater::Error<{E}, {Req}>`, by reference"
+)]
 pub trait Predicate<E, Req> {
     /// True if `error` should be answered by the fallback.
     fn wants(&self, error: &Error<E, Req>) -> bool;
@@ -43,6 +48,7 @@ impl Kinds {
     /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(!Kinds::none().contains(ErrorKind::Rejected));
     /// ```
+    #[must_use]
     pub const fn none() -> Self {
         Kinds(0)
     }
@@ -53,6 +59,7 @@ impl Kinds {
     /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(Kinds::refusals().contains(ErrorKind::BulkheadFull));
     /// ```
+    #[must_use]
     pub const fn refusals() -> Self {
         Kinds::none()
             .with(ErrorKind::Rejected)
@@ -65,6 +72,7 @@ impl Kinds {
     /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(Kinds::all().contains(ErrorKind::RetriesExhausted));
     /// ```
+    #[must_use]
     pub const fn all() -> Self {
         Kinds::refusals()
             .with(ErrorKind::Timeout)
@@ -78,6 +86,7 @@ impl Kinds {
     /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(Kinds::none().with(ErrorKind::Inner).contains(ErrorKind::Inner));
     /// ```
+    #[must_use]
     pub const fn with(self, kind: ErrorKind) -> Self {
         Kinds(self.0 | bit(kind))
     }
@@ -88,6 +97,7 @@ impl Kinds {
     /// # use tower_breakwater::{fallback::Kinds, ErrorKind};
     /// assert!(!Kinds::refusals().contains(ErrorKind::Timeout));
     /// ```
+    #[must_use]
     pub const fn contains(self, kind: ErrorKind) -> bool {
         self.0 & bit(kind) != 0
     }

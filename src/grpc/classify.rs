@@ -98,6 +98,7 @@ impl GrpcClassifier {
     /// assert_eq!(GrpcClassifier::new().outcome(Code::Internal), Outcome::Failure);
     /// assert_eq!(GrpcClassifier::new().outcome(Code::Cancelled), Outcome::Success);
     /// ```
+    #[must_use]
     pub fn new() -> Self {
         let failures = [
             Code::Unavailable,
@@ -147,6 +148,7 @@ impl<C> GrpcClassifier<C> {
     /// let classifier = GrpcClassifier::new().code(Code::Aborted, Outcome::Failure);
     /// assert_eq!(classifier.outcome(Code::Aborted), Outcome::Failure);
     /// ```
+    #[must_use]
     pub fn code(mut self, code: Code, outcome: Outcome) -> Self {
         self.failures &= !code.bit();
         self.ignored &= !code.bit();

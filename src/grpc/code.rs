@@ -79,6 +79,7 @@ impl Code {
     /// assert_eq!(Code::from_i32(4), Code::DeadlineExceeded);
     /// assert_eq!(Code::from_i32(-1), Code::Unknown);
     /// ```
+    #[must_use]
     pub fn from_i32(value: i32) -> Code {
         usize::try_from(value)
             .ok()
@@ -92,6 +93,7 @@ impl Code {
     /// use tower_breakwater::grpc::Code;
     /// assert_eq!(Code::ResourceExhausted.as_str(), "RESOURCE_EXHAUSTED");
     /// ```
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Code::Ok => "OK",

@@ -3,6 +3,7 @@
 use super::Code;
 use crate::Error;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 impl<E, Req> Error<E, Req> {
     /// The gRPC code this error stands for: an open breaker → `Unavailable` (the call
     /// was not sent, so it is safe to retry elsewhere), a timeout → `DeadlineExceeded`, a

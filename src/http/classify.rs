@@ -79,6 +79,7 @@ impl ResponseClassifier {
     /// assert_eq!(classifier.outcome(StatusCode::TOO_MANY_REQUESTS), Outcome::Failure);
     /// assert_eq!(classifier.outcome(StatusCode::NOT_FOUND), Outcome::Success);
     /// ```
+    #[must_use]
     pub fn new() -> Self {
         Self::with_errors(DependencyFailures)
     }
@@ -132,6 +133,7 @@ impl<C> ResponseClassifier<C> {
     /// let quota_per_user = ResponseClassifier::new().too_many_requests(Outcome::Ignored);
     /// assert_eq!(quota_per_user.outcome(StatusCode::TOO_MANY_REQUESTS), Outcome::Ignored);
     /// ```
+    #[must_use]
     pub fn too_many_requests(self, outcome: Outcome) -> Self {
         self.status(StatusCode::TOO_MANY_REQUESTS, outcome)
     }
@@ -150,6 +152,7 @@ impl<C> ResponseClassifier<C> {
     /// assert_eq!(classifier.outcome(StatusCode::NOT_IMPLEMENTED), Outcome::Success);
     /// assert_eq!(classifier.outcome(StatusCode::REQUEST_TIMEOUT), Outcome::Failure);
     /// ```
+    #[must_use]
     pub fn status(self, status: StatusCode, outcome: Outcome) -> Self {
         let code = status.as_u16();
         self.statuses(code..=code, outcome)
@@ -170,6 +173,7 @@ impl<C> ResponseClassifier<C> {
     /// assert_eq!(classifier.outcome(StatusCode::BAD_REQUEST), Outcome::Ignored);
     /// assert_eq!(classifier.outcome(StatusCode::TOO_MANY_REQUESTS), Outcome::Failure);
     /// ```
+    #[must_use]
     pub fn statuses(mut self, codes: RangeInclusive<u16>, outcome: Outcome) -> Self {
         let first = (*codes.start()).max(FIRST);
         let last = (*codes.end()).min(LAST);

@@ -37,9 +37,13 @@
 //! |---|---|---|
 //! | [`Rejected`](crate::Error::Rejected) (breaker open) | 503 Service Unavailable | `Retry-After` (whole seconds, rounded up) when known |
 //! | [`Timeout`](crate::Error::Timeout) | 504 Gateway Timeout | |
-//! | [`BulkheadFull`](crate::Error::BulkheadFull) | 503 Service Unavailable (or the status you pass to [`Error::to_response_with`], e.g. 429 Too Many Requests when the caller, not the dependency, is the one to slow down) | |
+//! | [`BulkheadFull`](crate::Error::BulkheadFull) | 503 Service Unavailable (or the status you pass to [`Error::to_response_with_bulkhead_status`], e.g. 429 Too Many Requests when the caller, not the dependency, is the one to slow down) | |
 //! | [`RetriesExhausted`](crate::Error::RetriesExhausted) | the status of its last error | |
 //! | [`Inner`](crate::Error::Inner) | 500 Internal Server Error (map your own errors first if they deserve better) | |
+//!
+//! The body is generic (the status's reason: `service unavailable`), so breaker names and
+//! your inner errors' text never reach a client; [`Error::to_detailed_response`] puts the
+//! error's message in the body, for callers you trust.
 //!
 //! ```
 //! use tower_breakwater::circuit_breaker::CircuitBreaker;
@@ -51,10 +55,13 @@
 //! let error: Error<std::io::Error> = breaker.try_acquire().unwrap_err().into();
 //! let response: http::Response<String> = error.to_response();
 //! assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-//! assert_eq!(response.body(), "circuit 'payments' is forced open");
+//! assert_eq!(response.body(), "service unavailable");
+//! let detailed: http::Response<String> = error.to_detailed_response();
+//! assert_eq!(detailed.body(), "circuit 'payments' is forced open");
 //! ```
 //!
-//! [`Error::to_response_with`]: crate::Error::to_response_with
+//! [`Error::to_response_with_bulkhead_status`]: crate::Error::to_response_with_bulkhead_status
+//! [`Error::to_detailed_response`]: crate::Error::to_detailed_response
 
 mod classify;
 mod response;

@@ -54,6 +54,7 @@ pub(crate) enum Curve {
     derive(serde::Deserialize),
     serde(rename_all = "snake_case")
 )]
+#[non_exhaustive]
 pub enum Jitter {
     /// Wait exactly the backoff's delay `d`.
     None,
@@ -74,6 +75,7 @@ impl Backoff {
     /// let s = Duration::from_secs(1);
     /// assert!(Backoff::constant(s).delays(Jitter::None, 0).take(3).all(|d| d == s));
     /// ```
+    #[must_use]
     pub fn constant(delay: Duration) -> Self {
         Backoff(Curve::Constant(delay))
     }
@@ -92,6 +94,7 @@ impl Backoff {
     ///     .collect();
     /// assert_eq!(waits, [ms(10), ms(30), ms(90), ms(100)]);
     /// ```
+    #[must_use]
     pub fn exponential(base: Duration, factor: f64, cap: Duration) -> Self {
         Backoff(Curve::Exponential { base, factor, cap })
     }
@@ -110,6 +113,7 @@ impl Backoff {
     ///     prev = wait;
     /// }
     /// ```
+    #[must_use]
     pub fn decorrelated(base: Duration, cap: Duration) -> Self {
         Backoff(Curve::Decorrelated { base, cap })
     }
@@ -125,6 +129,7 @@ impl Backoff {
     /// let a: Vec<_> = b.delays(Jitter::Full, 9).take(8).collect();
     /// assert_eq!(a, b.delays(Jitter::Full, 9).take(8).collect::<Vec<_>>());
     /// ```
+    #[must_use]
     pub fn delays(&self, jitter: Jitter, seed: u64) -> Delays {
         Delays {
             backoff: *self,

@@ -145,6 +145,7 @@ impl Budget {
     /// assert!(budget.try_withdraw() && budget.try_withdraw());
     /// assert!(!budget.try_withdraw());
     /// ```
+    #[must_use]
     pub fn try_withdraw(&self) -> bool {
         let s = &*self.shared;
         s.advance(Instant::now());
@@ -176,6 +177,7 @@ impl Budget {
     /// assert!(budget.can_withdraw());
     /// ```
     #[inline]
+    #[must_use]
     pub fn can_withdraw(&self) -> bool {
         self.shared.balance() >= UNIT as i128 || self.can_withdraw_now()
     }
@@ -196,6 +198,7 @@ impl Budget {
     /// let budget = Budget::builder().min_per_second(3).build().unwrap();
     /// assert_eq!(budget.available(), 30);
     /// ```
+    #[must_use]
     pub fn available(&self) -> u64 {
         let s = &*self.shared;
         s.advance(Instant::now());
@@ -208,6 +211,7 @@ impl Budget {
     /// use tower_breakwater::retry::Budget;
     /// assert_eq!(Budget::builder().ratio(0.3).build().unwrap().ratio(), 0.3);
     /// ```
+    #[must_use]
     pub fn ratio(&self) -> f64 {
         self.shared.ratio
     }
@@ -218,6 +222,7 @@ impl Budget {
     /// use tower_breakwater::retry::Budget;
     /// assert_eq!(Budget::builder().build().unwrap().min_per_second(), 10);
     /// ```
+    #[must_use]
     pub fn min_per_second(&self) -> u32 {
         self.shared.min_per_second
     }
@@ -229,6 +234,7 @@ impl Budget {
     /// use tower_breakwater::retry::Budget;
     /// assert_eq!(Budget::builder().build().unwrap().window(), Duration::from_secs(10));
     /// ```
+    #[must_use]
     pub fn window(&self) -> Duration {
         self.shared.window
     }
@@ -348,6 +354,10 @@ impl BudgetBuilder {
 
     /// Check every value and build the budget. Its window starts now (tokio's clock).
     ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field: a ratio outside `[0, 1]`, a window outside 1 s
+    /// to 60 s, or a ratio of 0 with no floor (no retry would ever be allowed).
+    ///
     /// ```
     /// use tower_breakwater::retry::Budget;
     /// let err = Budget::builder().ratio(0.0).min_per_second(0).build().unwrap_err();
@@ -460,7 +470,7 @@ mod tests {
         let b = budget(1.0, 0, 10 * S);
         for second in 0..10 {
             // A retry (or `available`) reads the clock and moves the slices on.
-            b.available();
+            let _ = b.available();
             for _ in 0..=second {
                 b.deposit(); // second n: n + 1 calls
             }

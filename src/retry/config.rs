@@ -218,6 +218,11 @@ impl<P, C> Builder<P, C> {
 
     /// Check every value and build the layer.
     ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field: `max_attempts` of 0, a backoff base of 0 or a cap
+    /// below it, a factor below 1, a jitter with a decorrelated backoff, a wait longer than
+    /// 24 h, a bad name.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tower_breakwater::retry::{Backoff, RetryLayer};
@@ -232,6 +237,36 @@ impl<P, C> Builder<P, C> {
     /// );
     /// ```
     pub fn build(self) -> Result<RetryLayer<P, C>, ConfigError> {
+        let jitter = self.check()?;
+        Ok(self.assemble(jitter))
+    }
+
+    /// For the composer: the layer, or, when a value is bad, the error and a stand-in layer
+    /// with the same predicate and copier and the default settings (so the stack keeps its
+    /// type; its `build` reports the error and the stand-in is never used).
+    pub(crate) fn build_or_stand_in(self) -> (RetryLayer<P, C>, Option<ConfigError>) {
+        match self.check() {
+            Ok(jitter) => (self.assemble(jitter), None),
+            Err(error) => {
+                let defaults = Builder::new(Name::from("stand-in"));
+                let stand_in = Builder {
+                    name: defaults.name,
+                    max_attempts: defaults.max_attempts,
+                    backoff: defaults.backoff,
+                    jitter: defaults.jitter,
+                    budget: defaults.budget,
+                    max_retry_after: defaults.max_retry_after,
+                    predicate: self.predicate,
+                    copier: self.copier,
+                };
+                let jitter = stand_in.check().expect("the defaults are valid");
+                (stand_in.assemble(jitter), Some(error))
+            }
+        }
+    }
+
+    /// Every value checked; the jitter the plan will use.
+    fn check(&self) -> Result<Jitter, ConfigError> {
         let name = self.name.as_str();
         let err = |field, value: &dyn std::fmt::Debug, expected| {
             Err(ConfigError::new(name, field, value, expected))
@@ -298,7 +333,11 @@ impl<P, C> Builder<P, C> {
                 "a duration from 1ns to 24h",
             );
         }
-        Ok(RetryLayer::from_policy(Policy {
+        Ok(jitter)
+    }
+
+    fn assemble(self, jitter: Jitter) -> RetryLayer<P, C> {
+        RetryLayer::from_policy(Policy {
             predicate: self.predicate,
             plan: Arc::new(Plan {
                 name: self.name,
@@ -310,7 +349,7 @@ impl<P, C> Builder<P, C> {
                 copier: self.copier,
                 stats: Arc::default(),
             }),
-        }))
+        })
     }
 }
 

@@ -61,6 +61,7 @@ impl<E, Req> RetriesExhausted<E, Req> {
     /// # use tower_breakwater::Error;
     /// assert_eq!(RetriesExhausted::new("db", 2, false, Error::<()>::Inner(())).name(), "db");
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         self.name.as_str()
     }
@@ -72,6 +73,7 @@ impl<E, Req> RetriesExhausted<E, Req> {
     /// # use tower_breakwater::Error;
     /// assert_eq!(RetriesExhausted::new("db", 2, false, Error::<()>::Inner(())).attempts(), 2);
     /// ```
+    #[must_use]
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
@@ -84,6 +86,7 @@ impl<E, Req> RetriesExhausted<E, Req> {
     /// # use tower_breakwater::Error;
     /// assert!(!RetriesExhausted::new("db", 2, false, Error::<()>::Inner(())).is_budget_empty());
     /// ```
+    #[must_use]
     pub fn is_budget_empty(&self) -> bool {
         self.budget_empty
     }
@@ -96,6 +99,7 @@ impl<E, Req> RetriesExhausted<E, Req> {
     /// let gave_up = RetriesExhausted::new("db", 2, false, Error::<&str>::Inner("x"));
     /// assert!(matches!(gave_up.last(), Error::Inner("x")));
     /// ```
+    #[must_use]
     pub fn last(&self) -> &Error<E, Req> {
         &self.last
     }
@@ -112,6 +116,7 @@ impl<E, Req> RetriesExhausted<E, Req> {
     /// let gave_up = RetriesExhausted::new("db", 2, false, Error::<&str>::Inner("x"));
     /// assert_eq!(gave_up.into_last().into_inner(), Some("x"));
     /// ```
+    #[must_use]
     pub fn into_last(self) -> Error<E, Req> {
         *self.last
     }

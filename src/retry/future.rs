@@ -4,14 +4,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 use std::{fmt, mem};
 
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use super::config::Plan;
+pub(crate) use super::replay::{copy_for_attempt, Replay, Waits};
 use super::stats::Stats;
 use super::{CopyRequest, Predicate, RetriesExhausted};
 use crate::{Error, Name};
@@ -57,7 +56,10 @@ pin_project! {
 pin_project! {
     #[project = AttemptProj]
     enum Attempt<F> {
+        // The first attempt, polled as it is (in the caller's span): the path of every call.
         Running { #[pin] future: F },
+        // A retry, polled inside its `retry_attempt` span, which the waits keep.
+        Retrying { #[pin] future: F },
         // Between attempts; only while `next` is a `Replay`, which holds the wait.
         Waiting,
     }
@@ -67,8 +69,13 @@ pin_project! {
 pub(crate) enum Next<S, Req, C> {
     /// Send another attempt.
     Replay(Replay<S, Req, C>),
-    /// Nothing more: give up, saying why.
-    Stop { by: Owner<C>, stop: Stop },
+    /// Nothing more: give up, saying why. `waits` is the last retry's (with its span), if
+    /// the call was retried.
+    Stop {
+        by: Owner<C>,
+        stop: Stop,
+        waits: Option<Box<Waits>>,
+    },
 }
 
 /// Whose call gives up. Just the name when the call stopped before its first attempt for a
@@ -103,50 +110,6 @@ pub(crate) enum Stop {
     NotReplayable,
 }
 
-/// All a further attempt needs, made only when one could really happen. Kept small (the
-/// whole future is moved on every call): the settings behind a pointer, the waiting state
-/// boxed on the first retry.
-pub(crate) struct Replay<S, Req, C> {
-    /// A clone of the inner service; `poll_ready` is called on it before each attempt.
-    service: S,
-    /// The request the next attempt sends (the attempt in flight has its own).
-    request: Req,
-    plan: Arc<Plan<C>>,
-    /// Created on the first retry.
-    waits: Option<Box<Waits>>,
-}
-
-/// Between attempts.
-struct Waits {
-    /// Created on the first non-zero wait, reset for the next ones.
-    sleep: Option<Pin<Box<Sleep>>>,
-    /// Set when a wait starts, cleared when it is over.
-    sleeping: bool,
-    /// The last backoff wait drawn (a decorrelated backoff grows from it).
-    prev_wait: Duration,
-    rng: fastrand::Rng,
-}
-
-/// A copy of `request` for the attempt after attempt number `attempt` (1 for the first),
-/// or why there will be none: no attempt left, the budget cannot afford a retry now (a
-/// hint: the withdrawal comes later), or the request cannot be replayed.
-#[inline]
-pub(crate) fn copy_for_attempt<C: CopyRequest<Req>, Req>(
-    plan: &Plan<C>,
-    attempt: u32,
-    request: &Req,
-) -> Result<Req, Stop> {
-    if attempt >= plan.max_attempts {
-        return Err(Stop::AttemptsOut);
-    }
-    if let Some(budget) = &plan.budget {
-        if !budget.can_withdraw() {
-            return Err(Stop::BudgetEmpty);
-        }
-    }
-    plan.copier.copy_request(request).ok_or(Stop::NotReplayable)
-}
-
 impl<S, Req, C> Next<S, Req, C> {
     /// A call that was retried ended with an outcome the predicate accepts.
     #[cold]
@@ -159,57 +122,14 @@ impl<S, Req, C> Next<S, Req, C> {
             stats.retried_call_ended(ok);
         }
     }
-}
 
-impl<S, Req, C> Replay<S, Req, C> {
-    #[inline]
-    pub(crate) fn new(service: S, request: Req, plan: Arc<Plan<C>>) -> Self {
-        Replay {
-            service,
-            request,
-            plan,
-            waits: None,
-        }
-    }
-
-    /// The wait before retry number `retry`: the backoff's, or what the callee asked for
-    /// (capped). The backoff curve moves on either way. Starts the wait.
-    fn start_wait(&mut self, retry: u32, asked: Option<Duration>) -> Duration {
-        let plan = &*self.plan;
-        let waits = self.waits.get_or_insert_with(|| {
-            Box::new(Waits {
-                sleep: None,
-                sleeping: false,
-                prev_wait: Duration::ZERO,
-                rng: fastrand::Rng::new(),
-            })
-        });
-        let backoff = plan
-            .backoff
-            .delay(plan.jitter, retry, waits.prev_wait, &mut waits.rng);
-        waits.prev_wait = backoff;
-        let wait = asked.map_or(backoff, |asked| asked.min(plan.max_retry_after));
-        if !wait.is_zero() {
-            let deadline = Instant::now() + wait;
-            match &mut waits.sleep {
-                Some(sleep) => sleep.as_mut().reset(deadline),
-                None => waits.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
-            }
-            waits.sleeping = true;
-        }
-        wait
-    }
-
-    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(waits) = &mut self.waits {
-            if waits.sleeping {
-                if let Some(sleep) = &mut waits.sleep {
-                    ready!(sleep.as_mut().poll(cx));
-                }
-                waits.sleeping = false;
-            }
-        }
-        Poll::Ready(())
+    /// The span of the retry in flight, if any.
+    fn span(&self) -> Option<&tracing::Span> {
+        let waits = match self {
+            Next::Replay(replay) => replay.waits.as_ref(),
+            Next::Stop { waits, .. } => waits.as_ref(),
+        };
+        waits.map(|waits| &waits.span)
     }
 }
 
@@ -239,62 +159,29 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            match this.attempt.as_mut().project() {
-                AttemptProj::Running { future } => {
-                    // An outcome that is not retried (the common case) is decided in place
-                    // and moved out once: a copy through a local first cost a stalled
-                    // reload of the just-written value (+2 ns a call).
-                    let outcome = match future.poll(cx) {
-                        Poll::Ready(outcome) if this.predicate.should_retry(&outcome) => outcome,
-                        // Counted only for a call that was retried: the first attempt's end
-                        // costs one compare of a field at hand. A guard of its own, so the
-                        // common arm below still hands the outcome on untouched (looking at
-                        // it there put it through memory: a store-forwarding stall, +2.8 ns).
-                        Poll::Ready(outcome) if *this.attempts != 0 => {
-                            this.next.retried_call_ended(outcome.is_ok());
-                            return Poll::Ready(outcome);
-                        }
-                        done_or_pending => return done_or_pending,
+            let outcome = match this.attempt.as_mut().project() {
+                // An outcome that is not retried (the common case) is decided in place and
+                // moved out once: a copy through a local first cost a stalled reload of the
+                // just-written value (+2 ns a call).
+                AttemptProj::Running { future } => match future.poll(cx) {
+                    Poll::Ready(outcome) if this.predicate.should_retry(&outcome) => outcome,
+                    done_or_pending => return done_or_pending,
+                },
+                AttemptProj::Retrying { future } => {
+                    let polled = {
+                        let _entered = this.next.span().map(tracing::Span::enter);
+                        future.poll(cx)
                     };
-                    *this.attempts += 1;
-                    let attempts = *this.attempts;
-                    let replay = match this.next {
-                        Next::Replay(replay) => replay,
-                        Next::Stop { by, stop } => {
-                            return Poll::Ready(give_up(
-                                outcome,
-                                by.name(),
-                                by.stats(),
-                                *stop,
-                                attempts,
-                            ))
-                        }
+                    let Poll::Ready(outcome) = polled else {
+                        return Poll::Pending;
                     };
-                    if let Some(budget) = &replay.plan.budget {
-                        if !budget.try_withdraw() {
-                            let plan = &replay.plan;
-                            return Poll::Ready(give_up(
-                                outcome,
-                                &plan.name,
-                                Some(&plan.stats),
-                                Stop::BudgetEmpty,
-                                attempts,
-                            ));
-                        }
+                    record_outcome(this.next.span(), &outcome);
+                    if !this.predicate.should_retry(&outcome) {
+                        // Counted only for a call that was retried.
+                        this.next.retried_call_ended(outcome.is_ok());
+                        return Poll::Ready(outcome);
                     }
-                    let asked = this.predicate.retry_after(&outcome);
-                    // The failed attempt's outcome (maybe a response with a body) goes now,
-                    // not after the wait.
-                    drop(outcome);
-                    let wait = replay.start_wait(attempts, asked);
-                    tracing::debug!(
-                        name = %replay.plan.name,
-                        attempt = attempts + 1,
-                        max_attempts = replay.plan.max_attempts,
-                        ?wait,
-                        "retrying"
-                    );
-                    this.attempt.set(Attempt::Waiting);
+                    outcome
                 }
                 AttemptProj::Waiting => {
                     let Next::Replay(replay) = this.next else {
@@ -308,9 +195,12 @@ where
                     }
                     let attempt = *this.attempts + 1;
                     Stats::count(&replay.plan.stats.retries);
+                    // The attempt is sent inside its span, so layers below (one that writes
+                    // the trace context into the request's headers) see it as current.
                     let future = match copy_for_attempt(&*replay.plan, attempt, &replay.request) {
                         Ok(copy) => {
                             let request = mem::replace(&mut replay.request, copy);
+                            let _entered = replay.waits.as_ref().map(|w| w.span.enter());
                             replay.service.call(request)
                         }
                         Err(stop) => {
@@ -318,14 +208,70 @@ where
                             // with it, so nothing is held past it.
                             // A retry was sent, so its end is counted: keep the plan.
                             let by = Owner::Plan(replay.plan.clone());
-                            match mem::replace(this.next, Next::Stop { by, stop }) {
-                                Next::Replay(mut last) => last.service.call(last.request),
-                                Next::Stop { .. } => unreachable!("matched as a replay above"),
-                            }
+                            let waits = replay.waits.take();
+                            let next = Next::Stop { by, stop, waits };
+                            let Next::Replay(last) = mem::replace(this.next, next) else {
+                                unreachable!("matched as a replay above")
+                            };
+                            let _entered = this.next.span().map(tracing::Span::enter);
+                            let Replay {
+                                mut service,
+                                request,
+                                ..
+                            } = last;
+                            service.call(request)
                         }
                     };
-                    this.attempt.set(Attempt::Running { future });
+                    this.attempt.set(Attempt::Retrying { future });
+                    continue;
                 }
+            };
+            *this.attempts += 1;
+            let attempts = *this.attempts;
+            let replay = match this.next {
+                Next::Replay(replay) => replay,
+                Next::Stop { by, stop, .. } => {
+                    return Poll::Ready(give_up(outcome, by.name(), by.stats(), *stop, attempts))
+                }
+            };
+            if let Some(budget) = &replay.plan.budget {
+                if !budget.try_withdraw() {
+                    let plan = &replay.plan;
+                    return Poll::Ready(give_up(
+                        outcome,
+                        &plan.name,
+                        Some(&plan.stats),
+                        Stop::BudgetEmpty,
+                        attempts,
+                    ));
+                }
+            }
+            let asked = this.predicate.retry_after(&outcome);
+            let reason = match &outcome {
+                Ok(_) => "response",
+                Err(error) => error.kind().as_str(),
+            };
+            // The failed attempt's outcome (maybe a response with a body) goes now, not
+            // after the wait.
+            drop(outcome);
+            replay.start_wait(attempts, asked, reason);
+            this.attempt.set(Attempt::Waiting);
+        }
+    }
+}
+
+/// What a retry's attempt ended with, on its span: `ok` or the error's kind, and the
+/// breaker's state when a breaker refused it.
+fn record_outcome<R, E, Req>(span: Option<&tracing::Span>, outcome: &Result<R, Error<E, Req>>) {
+    let Some(span) = span else { return };
+    match outcome {
+        Ok(_) => {
+            span.record("outcome", "ok");
+        }
+        Err(error) => {
+            span.record("outcome", error.kind().as_str());
+            if let Error::Rejected(rejected) = error {
+                span.record("breaker_state", rejected.state().as_str());
             }
         }
     }

@@ -79,9 +79,11 @@ mod config;
 mod error;
 mod future;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod layer;
 mod policy;
+mod replay;
 mod service;
 mod stats;
 

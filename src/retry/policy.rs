@@ -22,6 +22,11 @@ use crate::Error;
 /// assert!(retry_if.should_retry(&Ok(503)));
 /// assert!(!retry_if.should_retry(&Ok(200)));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot decide which attempts are retried",
+    label = "must be `Fn(&Result<{Resp}, tower_breakwater::Error<{E}, {Req}>>) -> bool` or a `retry::Predicate`",
+    note = "a retry predicate sees each attempt's whole outcome: the inner service's response `{Resp}`, or the stack's error `tower_breakwater::Error<{E}, {Req}>`"
+)]
 pub trait Predicate<Resp, E, Req> {
     /// True if `outcome` should be tried again (attempts and budget permitting).
     fn should_retry(&self, outcome: &Result<Resp, Error<E, Req>>) -> bool;
@@ -102,6 +107,11 @@ where
 /// assert!(copy.copy_request(&Order { id: 1, token: None }).is_some());
 /// assert!(copy.copy_request(&Order { id: 2, token: Some("t".into()) }).is_none());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot copy a `{Req}` for another attempt",
+    label = "must be `Fn(&{Req}) -> Option<{Req}>` or a `CopyRequest`",
+    note = "the default copier, `CloneRequest`, needs `{Req}: Clone`; for a streaming body, buffer it first (e.g. `Full<Bytes>`) or copy with a function that returns `None` when the request must not be replayed"
+)]
 pub trait CopyRequest<Req> {
     /// A copy of `request` for another attempt, or `None` if it must not be replayed.
     fn copy_request(&self, request: &Req) -> Option<Req>;

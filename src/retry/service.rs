@@ -127,10 +127,12 @@ where
             // Counted if the first attempt wants a retry the budget then refuses: a
             // reference count taken only while the budget is empty (an outage).
             Err(Stop::BudgetEmpty) => Next::Stop {
+                waits: None,
                 by: Owner::Plan(self.policy.plan.clone()),
                 stop: Stop::BudgetEmpty,
             },
             Err(stop) => Next::Stop {
+                waits: None,
                 by: Owner::Name(plan.name.clone()),
                 stop,
             },

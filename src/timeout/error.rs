@@ -49,6 +49,7 @@ impl Elapsed {
     /// # use tower_breakwater::timeout::Elapsed;
     /// assert_eq!(Elapsed::new("db", Duration::ZERO, Duration::ZERO).name(), "db");
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         self.name.as_str()
     }
@@ -61,6 +62,7 @@ impl Elapsed {
     /// let e = Elapsed::new("db", Duration::from_secs(2), Duration::from_secs(2));
     /// assert_eq!(e.limit(), Duration::from_secs(2));
     /// ```
+    #[must_use]
     pub fn limit(&self) -> Duration {
         self.limit
     }
@@ -73,6 +75,7 @@ impl Elapsed {
     /// let e = Elapsed::new("db", Duration::from_secs(2), Duration::from_secs(3));
     /// assert_eq!(e.elapsed(), Duration::from_secs(3));
     /// ```
+    #[must_use]
     pub fn elapsed(&self) -> Duration {
         self.elapsed
     }

@@ -104,6 +104,12 @@ where
         let started = sleep.deadline() - *this.limit;
         let elapsed = Instant::now().saturating_duration_since(started);
         stats::fired(*this.counter);
+        tracing::debug!(
+            name = %this.name,
+            limit = ?*this.limit,
+            ?elapsed,
+            "timed out; the attempt is dropped"
+        );
         Poll::Ready(Err(
             Elapsed::new(this.name.clone(), *this.limit, elapsed).into()
         ))

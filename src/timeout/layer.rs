@@ -38,6 +38,9 @@ impl TimeoutLayer {
     /// deadline past the clock's range would panic: a limit that long is no limit, so
     /// leave the layer out instead.)
     ///
+    /// # Errors
+    /// A [`ConfigError`] when the limit is 0 or longer than ten years, or the name is bad.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # use tower_breakwater::timeout::TimeoutLayer;
@@ -64,6 +67,7 @@ impl TimeoutLayer {
     /// let layer = TimeoutLayer::new("db", Duration::from_secs(1)).unwrap();
     /// assert_eq!(layer.name(), "db");
     /// ```
+    #[must_use]
     pub fn name(&self) -> &str {
         self.config.name.as_str()
     }
@@ -76,6 +80,7 @@ impl TimeoutLayer {
     /// let layer = TimeoutLayer::new("db", Duration::from_secs(1)).unwrap();
     /// assert_eq!(layer.limit(), Duration::from_secs(1));
     /// ```
+    #[must_use]
     pub fn limit(&self) -> Duration {
         self.config.limit
     }
@@ -96,6 +101,7 @@ impl TimeoutLayer {
     /// assert_eq!(layer.timeouts(), 1);
     /// # }
     /// ```
+    #[must_use]
     pub fn timeouts(&self) -> u64 {
         self.fired.count()
     }

@@ -40,6 +40,9 @@ impl<S> Timeout<S> {
     /// Put `inner` behind a timeout named `name` of `limit` per call; the limit is
     /// checked as in [`TimeoutLayer::new`](super::TimeoutLayer::new).
     ///
+    /// # Errors
+    /// A [`ConfigError`] when the limit is 0 or longer than ten years, or the name is bad.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// # use tower_breakwater::timeout::Timeout;

@@ -125,7 +125,7 @@ pub fn payment_client(
 
     let stack = Resilience::builder("payments")
         .fallback(&fallback)
-        .retry(retry.clone())
+        .retry(&retry)
         .circuit_breaker_with(breaker, ResponseClassifier::new())
         .timeout(TIMEOUT)
         .build()?;
