@@ -73,7 +73,11 @@ pub fn build(
                 .on_state_transition(|_, to| transition(&format!("{to:?}")))
                 .build()?;
             let timeout = tower::timeout::Timeout::new(http, s(TIMEOUT));
-            boxed(layer.layer(timeout).map_err(|e| BoxError::from(e.to_string())))
+            boxed(
+                layer
+                    .layer(timeout)
+                    .map_err(|e| BoxError::from(e.to_string())),
+            )
         }
         "failsafe" => {
             let policy = failsafe::failure_policy::consecutive_failures(
@@ -113,7 +117,11 @@ where
 
 /// seatbelt 0.11's breaker with its defaults (a failure rate of 10 % over 30 s, at least
 /// 100 calls, a progressive half-open ramp) but the shared open period.
-fn seatbelt(http: PaymentsHttp, timeout: Duration, open_for: Duration) -> Result<Checkout, BoxError> {
+fn seatbelt(
+    http: PaymentsHttp,
+    timeout: Duration,
+    open_for: Duration,
+) -> Result<Checkout, BoxError> {
     use seatbelt::breaker::Breaker;
     use seatbelt::{RecoveryInfo, ResilienceContext};
     let clock = tick::Clock::new_tokio();

@@ -7,6 +7,7 @@
 //! so moving to `tower_breakwater::deferred` changes this file only.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use redb::{Database, ReadableTableMetadata, TableDefinition};
@@ -23,6 +24,8 @@ type Ack = oneshot::Sender<Result<(), String>>;
 pub struct DeferredPayments {
     queue: mpsc::UnboundedSender<(u64, Ack)>,
     db: Arc<Database>,
+    /// Calls of `defer` that have not returned yet.
+    in_progress: Arc<AtomicU64>,
 }
 
 impl DeferredPayments {
@@ -36,11 +39,27 @@ impl DeferredPayments {
         std::thread::Builder::new()
             .name("deferred-writer".into())
             .spawn(move || write_loop(&writer_db, waiting))?;
-        Ok(DeferredPayments { queue, db })
+        Ok(DeferredPayments {
+            queue,
+            db,
+            in_progress: Arc::default(),
+        })
     }
 
     /// Store `order`; durable when this returns `Ok`.
     pub async fn defer(&self, order: u64) -> Result<(), BoxError> {
+        self.in_progress.fetch_add(1, Ordering::Relaxed);
+        let result = self.write(order).await;
+        self.in_progress.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    /// Deferrals waiting for their commit right now.
+    pub fn in_progress(&self) -> u64 {
+        self.in_progress.load(Ordering::Relaxed)
+    }
+
+    async fn write(&self, order: u64) -> Result<(), BoxError> {
         let (ack, done) = oneshot::channel();
         self.queue
             .send((order, ack))

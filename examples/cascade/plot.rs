@@ -30,8 +30,12 @@ const COLORS: [RGBColor; 8] = [
 pub fn load_font() -> Result<(), BoxError> {
     let bytes = std::fs::read(FONT)
         .map_err(|e| format!("{FONT}: {e} (install Debian's fonts-dejavu-core)"))?;
-    register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into_boxed_slice()))
-        .map_err(|_| format!("{FONT} is not a font plotters can read"))?;
+    register_font(
+        "sans-serif",
+        FontStyle::Normal,
+        Box::leak(bytes.into_boxed_slice()),
+    )
+    .map_err(|_| format!("{FONT} is not a font plotters can read"))?;
     Ok(())
 }
 

@@ -35,10 +35,12 @@ pub async fn run() -> Result<(), BoxError> {
             t.deferred
         ));
     }
-    let peak = breakwater.in_flight.iter().map(|s| s.value).max().unwrap_or(0);
-    if peak > MAX_CONCURRENT as u64 + 1 {
+    // Checkouts held on payments (or waiting for it); those in the durable write of their
+    // deferral, a millisecond or two each, are bounded by the rate, not by payments.
+    let held = breakwater.held.iter().map(|s| s.value).max().unwrap_or(0);
+    if held > MAX_CONCURRENT as u64 + 1 {
         failures.push(format!(
-            "breakwater had {peak} checkouts in flight, above the bulkhead's {MAX_CONCURRENT} + 1"
+            "breakwater held {held} checkouts on payments, above the bulkhead's {MAX_CONCURRENT} + 1"
         ));
     }
     if s.outage.reached_share() > 0.05 {
@@ -69,7 +71,7 @@ pub async fn run() -> Result<(), BoxError> {
 fn describe(run: &Outcome, s: &Summary) -> String {
     let t = run.tally;
     format!(
-        "{} checkouts ({} charged, {} deferred, {} errors); {} of {} outage checkouts reached payments; peak {} in flight",
+        "{} checkouts ({} charged, {} deferred, {} errors); {} of {} outage checkouts reached payments; peak {} in flight ({} held on payments)",
         t.started,
         t.charged,
         t.deferred,
@@ -77,5 +79,6 @@ fn describe(run: &Outcome, s: &Summary) -> String {
         s.outage.reached,
         s.outage.checkouts,
         run.in_flight.iter().map(|s| s.value).max().unwrap_or(0),
+        run.held.iter().map(|s| s.value).max().unwrap_or(0),
     )
 }

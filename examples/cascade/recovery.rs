@@ -34,7 +34,7 @@ pub struct Recovery {
 }
 
 /// The breakwater stack of the main table, then the recovery options measured beside it.
-pub const VARIANTS: [Recovery; 6] = [
+pub const VARIANTS: [Recovery; 7] = [
     BASE,
     Recovery {
         name: "bw-short-open-growing",
@@ -63,6 +63,14 @@ pub const VARIANTS: [Recovery; 6] = [
         open_for: Duration::from_millis(250),
         growth: Some((2.0, Duration::from_secs(1))),
         trial_timeout: Some(Duration::from_millis(250)),
+        ..BASE
+    },
+    Recovery {
+        name: "bw-quick-probe",
+        open_for: Duration::from_millis(250),
+        trial_timeout: Some(Duration::from_millis(250)),
+        half_open_permits: 1,
+        success_threshold: 1,
         ..BASE
     },
 ];
@@ -209,6 +217,9 @@ where
             self.call
         };
         let call = tokio::time::timeout(limit, self.inner.call(order));
-        Box::pin(async move { call.await.map_err(|_| BoxError::from("payments timed out"))? })
+        Box::pin(async move {
+            call.await
+                .map_err(|_| BoxError::from("payments timed out"))?
+        })
     }
 }

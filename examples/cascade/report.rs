@@ -54,7 +54,8 @@ pub fn main_table(summaries: &[Summary]) -> String {
     );
     for s in summaries {
         let o = &s.outage;
-        let run_peak = |f: fn(&Figures) -> u64| s.phases.iter().map(|(_, p)| f(p)).max().unwrap_or(0);
+        let run_peak =
+            |f: fn(&Figures) -> u64| s.phases.iter().map(|(_, p)| f(p)).max().unwrap_or(0);
         let _ = writeln!(
             out,
             "| {} | {} · {} · {} | {} · {} · {} | {} · {} | {} of {} ({}) | {} · {} · {} | {} | {} | {} |",

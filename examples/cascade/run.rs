@@ -27,6 +27,9 @@ pub struct Outcome {
     pub scenario: Scenario,
     pub records: Vec<Record>,
     pub in_flight: Vec<Sample>,
+    /// Checkouts in flight that were not in a durable write of a deferral at that moment:
+    /// the ones held by payments or waiting for it.
+    pub held: Vec<Sample>,
     pub fds: Vec<Sample>,
     pub rss: Vec<Sample>,
     /// Breaker transitions: when (since the start) and into which state.
@@ -46,6 +49,8 @@ pub struct Tally {
     pub errors: u64,
     /// Rows in the deferred-payments table on disk.
     pub stored: u64,
+    /// Deferred checkouts' time in A, summed.
+    pub deferred_micros: u64,
 }
 
 impl Tally {
@@ -60,10 +65,16 @@ impl Tally {
                 "deferred" => tally.deferred = value,
                 "errors" => tally.errors = value,
                 "stored" => tally.stored = value,
+                "deferred_micros" => tally.deferred_micros = value,
                 _ => {}
             }
         }
         Some(tally)
+    }
+
+    /// The mean time A took to answer a deferred checkout (refusal + durable write).
+    pub fn mean_deferral(&self) -> Duration {
+        Duration::from_micros(self.deferred_micros / self.deferred.max(1))
     }
 
     /// Checkouts A started but never answered (their caller gave up first).
@@ -76,6 +87,7 @@ impl Tally {
 #[derive(Default)]
 struct Reported {
     in_flight: Vec<Sample>,
+    held: Vec<Sample>,
     transitions: Vec<(Duration, String)>,
     tally: Option<Tally>,
 }
@@ -98,7 +110,9 @@ pub async fn run(config: &str, scenario: &Scenario) -> Result<Outcome, BoxError>
     let mut command = match scenario.fd_limit {
         Some(limit) => {
             let mut c = Command::new("prlimit");
-            c.arg(format!("--nofile={limit}:{limit}")).arg("--").arg(&exe);
+            c.arg(format!("--nofile={limit}:{limit}"))
+                .arg("--")
+                .arg(&exe);
             c
         }
         None => Command::new(&exe),
@@ -158,6 +172,7 @@ pub async fn run(config: &str, scenario: &Scenario) -> Result<Outcome, BoxError>
         scenario: scenario.clone(),
         records,
         in_flight: reported.in_flight,
+        held: reported.held,
         fds,
         rss,
         transitions: reported.transitions,
@@ -172,18 +187,21 @@ fn read_line(line: &str, start_unix: Duration, r: &mut Reported) {
         Some(at.saturating_sub(start_unix))
     };
     let mut words = line.split_whitespace();
-    match (words.next(), words.next(), words.next()) {
-        (Some("S"), Some(at), Some(n)) => {
-            if let (Some(at), Ok(value)) = (since_start(at), n.parse()) {
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some("S"), Some(at), Some(n), Some(deferring)) => {
+            let parsed = (since_start(at), n.parse::<u64>(), deferring.parse::<u64>());
+            if let (Some(at), Ok(value), Ok(deferring)) = parsed {
                 r.in_flight.push(Sample { at, value });
+                let held = value.saturating_sub(deferring);
+                r.held.push(Sample { at, value: held });
             }
         }
-        (Some("T"), Some(at), Some(state)) => {
+        (Some("T"), Some(at), Some(state), _) => {
             if let Some(at) = since_start(at) {
                 r.transitions.push((at, state.to_string()));
             }
         }
-        (Some("END"), _, _) => r.tally = Tally::parse(line),
+        (Some("END"), ..) => r.tally = Tally::parse(line),
         _ => {}
     }
 }

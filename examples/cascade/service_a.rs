@@ -3,7 +3,8 @@
 //! payments through the configuration under test).
 //!
 //! It talks to the driver on stdout, one line per fact:
-//! `LISTEN <port>` once, `S <unix µs> <checkouts in flight>` every 50 ms,
+//! `LISTEN <port>` once, `S <unix µs> <checkouts in flight> <of which deferring>` every
+//! 50 ms (deferring: waiting for the durable write of their deferred payment),
 //! `T <unix µs> <state>` on each breaker transition, and `END <tally>` after its stdin
 //! closes, just before it exits.
 
@@ -54,6 +55,8 @@ struct Tally {
     charged: AtomicU64,
     deferred: AtomicU64,
     errors: AtomicU64,
+    /// Deferred checkouts' time in A, summed (µs): what the durable write costs a caller.
+    deferred_micros: AtomicU64,
 }
 
 struct App {
@@ -80,12 +83,14 @@ pub async fn serve(args: Args) -> Result<(), BoxError> {
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let sampled = app.clone();
+    let writes = deferred.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_millis(50));
         loop {
             every.tick().await;
+            let deferring = writes.in_progress();
             let in_flight = sampled.tally.in_flight.load(Ordering::Relaxed);
-            println!("S {} {in_flight}", unix_micros(Duration::ZERO));
+            println!("S {} {in_flight} {deferring}", unix_micros(Duration::ZERO));
         }
     });
 
@@ -94,12 +99,13 @@ pub async fn serve(args: Args) -> Result<(), BoxError> {
         .await??;
     let t = &app.tally;
     println!(
-        "END started={} charged={} deferred={} errors={} stored={}",
+        "END started={} charged={} deferred={} errors={} stored={} deferred_micros={}",
         t.started.load(Ordering::Relaxed),
         t.charged.load(Ordering::Relaxed),
         t.deferred.load(Ordering::Relaxed),
         t.errors.load(Ordering::Relaxed),
         deferred.len()?,
+        t.deferred_micros.load(Ordering::Relaxed),
     );
     Ok(())
 }
@@ -112,6 +118,7 @@ async fn pay(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
     let _in_flight = InFlight::enter(&app.tally.in_flight);
     app.tally.started.fetch_add(1, Ordering::Relaxed);
     let order = app.next_order.fetch_add(1, Ordering::Relaxed);
+    let began = std::time::Instant::now();
     let (counter, answer) = match app.checkout.clone().oneshot(order).await {
         Ok(Paid::Charged) => (&app.tally.charged, (StatusCode::OK, "charged")),
         Ok(Paid::Deferred) => (&app.tally.deferred, (StatusCode::ACCEPTED, "deferred")),
@@ -121,6 +128,12 @@ async fn pay(State(app): State<Arc<App>>) -> (StatusCode, &'static str) {
         ),
     };
     counter.fetch_add(1, Ordering::Relaxed);
+    if answer.0 == StatusCode::ACCEPTED {
+        let micros = began.elapsed().as_micros() as u64;
+        app.tally
+            .deferred_micros
+            .fetch_add(micros, Ordering::Relaxed);
+    }
     answer
 }
 

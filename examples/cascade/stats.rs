@@ -23,6 +23,8 @@ pub struct Figures {
     /// Calls that reached payments.
     pub reached: u64,
     pub peak_in_flight: u64,
+    /// The peak of checkouts in flight not in a deferral's durable write.
+    pub peak_held: u64,
     pub peak_fds: u64,
     pub peak_rss: u64,
 }
@@ -99,8 +101,7 @@ impl Summary {
         let closed_before = run
             .transitions
             .iter()
-            .filter(|(at, _)| *at < recovery)
-            .next_back()
+            .rfind(|(at, _)| *at < recovery)
             .is_none_or(|(_, state)| state == "Closed");
         let closed_after = if closed_before {
             Some(Duration::ZERO)
@@ -172,6 +173,7 @@ fn figures(run: &Outcome, within: &dyn Fn(Duration) -> bool, reached: u64) -> Fi
             .unwrap_or(0)
     };
     f.peak_in_flight = peak(&run.in_flight);
+    f.peak_held = peak(&run.held);
     f.peak_fds = peak(&run.fds);
     f.peak_rss = peak(&run.rss);
     f
