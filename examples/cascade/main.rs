@@ -11,6 +11,9 @@
 //! The driver (this process) runs payments and the load; service A is this same binary
 //! re-executed as `cascade serve-a …`, so its fds, memory and file limit are its own.
 
+// The unit tests build this file without calling `main`.
+#![cfg_attr(test, allow(dead_code))]
+
 mod configs;
 mod deferred;
 mod load;
@@ -24,6 +27,8 @@ mod scenario;
 mod service_a;
 mod stats;
 mod targets;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

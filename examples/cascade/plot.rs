@@ -79,6 +79,9 @@ pub fn plot(path: &Path, title: &str, runs: &[&Outcome]) -> Result<(), BoxError>
         chart
             .configure_mesh()
             .x_desc("seconds since the start")
+            .y_labels(8)
+            .max_light_lines(1)
+            .light_line_style(RGBColor(238, 238, 238))
             .label_style(("sans-serif", 14))
             .draw()?;
         for (i, phase) in first.scenario.phases.iter().enumerate() {

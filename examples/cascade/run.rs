@@ -54,7 +54,8 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn parse(line: &str) -> Option<Tally> {
+    /// Read A's `END …` line.
+    pub fn parse_line(line: &str) -> Option<Tally> {
         let mut tally = Tally::default();
         for field in line.split_whitespace().skip(1) {
             let (key, value) = field.split_once('=')?;
@@ -201,7 +202,7 @@ fn read_line(line: &str, start_unix: Duration, r: &mut Reported) {
                 r.transitions.push((at, state.to_string()));
             }
         }
-        (Some("END"), ..) => r.tally = Tally::parse(line),
+        (Some("END"), ..) => r.tally = Tally::parse_line(line),
         _ => {}
     }
 }

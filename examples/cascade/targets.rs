@@ -134,7 +134,9 @@ pub fn results_markdown(results: &[(Group, Vec<Outcome>)]) -> String {
     let mut out = String::from(
         "# The cascade, measured: results\n\n\
          Written by `cargo run --release --example cascade` (see the README's \"The cascade, \
-         measured\"). Load: 1,000 requests/s to service A (every 5th a `/checkout`), open \
+         measured\"), on a shared 2-core VM: the driver (load and payments), service A and \
+         other projects' builds share the two cores, so latencies carry that noise (compare \
+         configurations within one table; the healthy phase gives each run's baseline). Load: 1,000 requests/s to service A (every 5th a `/checkout`), open \
          loop, latency from each request's due time, callers give up after 10 s. Payments: \
          healthy 3 s → hanging → answering 500 for 3 s → slow (2 s) for 3 s → healthy 6 s. \
          The \"outage\" columns cover the hanging, 500 and slow phases together, by due time; \
