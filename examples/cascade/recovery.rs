@@ -98,8 +98,9 @@ impl Recovery {
         if let Some(trial) = self.trial_timeout {
             parts.push(format!("trial timeout {}", ms(trial)));
         }
+        let plural = if self.half_open_permits == 1 { "" } else { "s" };
         parts.push(format!(
-            "{} permits, close after {}",
+            "{} permit{plural}, close after {}",
             self.half_open_permits, self.success_threshold
         ));
         parts.join(", ")
