@@ -2,17 +2,18 @@
 //! transition events. Every handle, service and permit of a breaker reaches this same `Core`.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::config::{Config, RateRule, Rule};
+use super::blocks::{bump, Blocks, ThreadBlock};
+use super::config::{Config, RateRule};
 use super::error::Deadline;
 use super::events::Transition;
-use super::local::{bump, ThreadBlock};
+use super::local;
 use super::snapshot::{Snapshot, Totals, WindowCounts};
 use super::state::{Admission, BusyPath, Refusal, State, StateWord, Ticket, TrialResult};
 use super::window::{Consecutive, CountWindow, Counts, TimeWindow, Window};
@@ -34,8 +35,9 @@ pub(crate) struct Core {
     /// Time zero of this breaker's clock: all times below are nanoseconds since it.
     origin: Instant,
     window: Window,
-    /// Every thread's counters (see `local.rs`); locked to add a thread or to sum.
-    pub(crate) blocks: Mutex<Vec<Arc<ThreadBlock>>>,
+    /// Every live thread's counters and the sum of those gone (see `blocks.rs`); locked to
+    /// add or retire a thread's block, and to sum.
+    blocks: Mutex<Blocks>,
     /// Trips since the last successful close; grows `open_for`. Written by transition
     /// winners only.
     trips_in_a_row: AtomicU32,
@@ -43,7 +45,9 @@ pub(crate) struct Core {
     state_since: AtomicU64,
     /// `transitions[from][to]`, by `State::index`.
     transitions: [[AtomicU64; 5]; 5],
-    events: broadcast::Sender<Transition>,
+    /// Made by the first `subscribe` (a channel of 64 transitions is 4 KiB, more than the
+    /// rest of the breaker).
+    events: OnceLock<broadcast::Sender<Transition>>,
     /// False once the last user handle is dropped (lets thread caches let go of it).
     alive: AtomicBool,
     /// Whether permits note when their call starts: set from the start by a slow-call rule,
@@ -63,12 +67,12 @@ impl Core {
             id,
             state: StateWord::new(),
             origin: Instant::now(),
+            blocks: Mutex::new(Blocks::new(window.buckets())),
             window,
-            blocks: Mutex::new(Vec::new()),
             trips_in_a_row: AtomicU32::new(0),
             state_since: AtomicU64::new(0),
             transitions: Default::default(),
-            events: broadcast::channel(64).0,
+            events: OnceLock::new(),
             alive: AtomicBool::new(true),
             timed: AtomicBool::new(config.slower_than().is_some()),
             #[cfg(feature = "metrics")]
@@ -115,8 +119,11 @@ impl Core {
             .as_nanos() as u64
     }
 
+    /// `nanos` on this breaker's clock as an `Instant` (saturating far in the future).
     pub(crate) fn instant(&self, nanos: u64) -> Instant {
-        self.origin + Duration::from_nanos(nanos)
+        let far = Duration::from_secs(86_400 * 365 * 30);
+        let after = Duration::from_nanos(nanos).min(far);
+        self.origin.checked_add(after).unwrap_or(self.origin + far)
     }
 
     /// `nanos` on this breaker's clock, as a rejection carries it (see [`Deadline`]).
@@ -130,16 +137,34 @@ impl Core {
 
     fn bucket_nanos(&self) -> u64 {
         match &self.window {
-            Window::Time(t) => t.bucket_nanos,
+            Window::Time(t, _) => t.bucket_nanos,
             _ => u64::MAX,
         }
     }
 
+    /// How many time-window buckets a thread's block needs.
     pub(crate) fn buckets(&self) -> usize {
-        match &self.window {
-            Window::Time(t) => t.buckets as usize,
-            _ => 0,
-        }
+        self.window.buckets()
+    }
+
+    /// Start reading `block`, which this thread is about to write.
+    pub(crate) fn adopt(&self, block: Arc<ThreadBlock>) {
+        self.blocks.lock().adopt(block);
+    }
+
+    /// `block`'s thread is done with it: keep its counts, drop the block.
+    pub(crate) fn retire(&self, block: &Arc<ThreadBlock>) {
+        self.blocks.lock().retire(block);
+    }
+
+    /// Keep the counts of a block that served one call only (see `local::miss`).
+    pub(crate) fn fold(&self, block: &ThreadBlock) {
+        self.blocks.lock().fold(block);
+    }
+
+    /// Blocks of live threads (a structural measure, for tests and benches).
+    pub(crate) fn live_blocks(&self) -> usize {
+        self.blocks.lock().live()
     }
 
     pub(crate) fn is_alive(&self) -> bool {
@@ -151,7 +176,9 @@ impl Core {
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Transition> {
-        self.events.subscribe()
+        self.events
+            .get_or_init(|| broadcast::channel(64).0)
+            .subscribe()
     }
 
     /// Admit or refuse one call. Reads the clock only when open.
@@ -238,7 +265,7 @@ impl Core {
             Window::Consecutive(run) => run.run() == 0,
             // A success over a settled window (full, all good) changes nothing; over any
             // other, it only takes its slot (no rule to check: a success cannot trip).
-            Window::Count(window) => {
+            Window::Count(window, _) => {
                 if !window.settled() {
                     self.take_count_slot(block, window, ticket.generation(), false, false);
                 }
@@ -246,7 +273,7 @@ impl Core {
             }
             // A busy breaker's success goes in the bucket its bucket clock gives: nearly
             // always the one this thread used last (which needs no look at the state).
-            Window::Time(window) => match window.clock.epoch() {
+            Window::Time(window, _) => match window.clock.epoch() {
                 Some(epoch) => {
                     self.record_ticked_success(block, window, ticket.generation(), epoch);
                     true
@@ -298,27 +325,26 @@ impl Core {
         failed: bool,
         slow: bool,
     ) {
-        match (&self.window, &self.config.rule) {
-            (Window::Consecutive(run), &Rule::ConsecutiveFailures(threshold)) => {
+        match &self.window {
+            Window::Consecutive(run) => {
                 // A healthy call over a healthy breaker: one load, no write.
                 if failed || run.run() != 0 {
-                    self.record_consecutive(block, run, threshold, generation, failed);
+                    self.record_consecutive(block, run, generation, failed);
                 }
             }
-            (Window::Count(window), Rule::Rate(rule)) => {
+            Window::Count(window, rule) => {
                 // A success over a settled window (full, all good) changes nothing.
                 if failed || slow || !window.settled() {
                     self.record_count(block, window, rule, generation, failed, slow)
                 }
             }
-            (Window::Time(window), Rule::Rate(rule)) => {
+            Window::Time(window, rule) => {
                 // A success of a busy breaker, inline: its bucket from the bucket clock.
                 if let (false, false, Some(epoch)) = (failed, slow, window.clock.epoch()) {
                     return self.record_ticked_success(block, window, generation, epoch);
                 }
                 self.record_time(block, window, rule, generation, failed, slow)
             }
-            _ => unreachable!("the window is built from the rule"),
         }
     }
 
@@ -335,7 +361,6 @@ impl Core {
         self: &Arc<Self>,
         block: &ThreadBlock,
         run: &Consecutive,
-        threshold: u32,
         generation: u32,
         failed: bool,
     ) {
@@ -347,7 +372,7 @@ impl Core {
             return;
         }
         bump(&block.counted_failures, 1);
-        if run.failure() >= threshold {
+        if run.failure() >= run.threshold {
             self.trip(generation, State::Closed);
         }
     }
@@ -493,7 +518,7 @@ impl Core {
         impl Drop for Stop {
             fn drop(&mut self) {
                 if let Some(core) = self.core.upgrade() {
-                    if let Window::Time(window) = &core.window {
+                    if let Window::Time(window, _) = &core.window {
                         window.clock.stop(self.token);
                         if !self.ticked {
                             window.no_ticker.store(true, Relaxed);
@@ -522,7 +547,7 @@ impl Core {
                 let Some(core) = stop.core.upgrade() else {
                     return;
                 };
-                let Window::Time(window) = &core.window else {
+                let Window::Time(window, _) = &core.window else {
                     return;
                 };
                 // Read after the timer fired, which is never early: the clock is never
@@ -544,15 +569,13 @@ impl Core {
     /// Outcomes recorded so far on every thread (to tell an idle breaker).
     fn outcomes(&self) -> u64 {
         let blocks = self.blocks.lock();
-        blocks
-            .iter()
-            .map(|b| {
-                let count = |c: &AtomicU64| c.load(Relaxed);
-                count(&b.successes)
-                    .wrapping_add(count(&b.failures))
-                    .wrapping_add(count(&b.ignored))
-            })
-            .fold(0, u64::wrapping_add)
+        [
+            blocks.sum(|b| &b.successes),
+            blocks.sum(|b| &b.failures),
+            blocks.sum(|b| &b.ignored),
+        ]
+        .into_iter()
+        .fold(0, u64::wrapping_add)
     }
 
     fn maybe_trip(&self, generation: u32, rule: &RateRule, counts: Counts) {
@@ -643,7 +666,8 @@ impl Core {
             State::HalfOpen => self.trips_in_a_row.load(Relaxed).saturating_add(1),
             _ => 1,
         };
-        let deadline = self.now() + self.config.open_for(trips).as_nanos() as u64;
+        let open_for = u64::try_from(self.config.open_for(trips).as_nanos()).unwrap_or(u64::MAX);
+        let deadline = self.now().saturating_add(open_for);
         if let Some(left) = self.state.trip(generation, deadline) {
             self.trips_in_a_row.store(trips, Relaxed);
             self.announce(left, State::Open, generation.wrapping_add(1));
@@ -698,8 +722,10 @@ impl Core {
                 "circuit breaker changed state"
             ),
         }
-        // No receiver is fine: subscribing is optional.
-        let _ = self.events.send(transition);
+        // No channel or no receiver is fine: subscribing is optional.
+        if let Some(events) = self.events.get() {
+            let _ = events.send(transition);
+        }
     }
 
     pub(crate) fn transitions(&self, from: State, to: State) -> u64 {
@@ -710,17 +736,14 @@ impl Core {
         let word = self.state.load();
         let now = self.now();
         let blocks = self.blocks.lock();
-        let sum = |f: fn(&ThreadBlock) -> &AtomicU64| -> u64 {
-            blocks.iter().map(|b| f(b).load(Relaxed)).sum()
-        };
         let totals = Totals {
-            successes: sum(|b| &b.successes),
-            failures: sum(|b| &b.failures),
-            ignored: sum(|b| &b.ignored),
-            rejected: sum(|b| &b.rejected),
-            cancelled: sum(|b| &b.cancelled),
-            slow: sum(|b| &b.slow),
-            counted_failures: sum(|b| &b.counted_failures),
+            successes: blocks.sum(|b| &b.successes),
+            failures: blocks.sum(|b| &b.failures),
+            ignored: blocks.sum(|b| &b.ignored),
+            rejected: blocks.sum(|b| &b.rejected),
+            cancelled: blocks.sum(|b| &b.cancelled),
+            slow: blocks.sum(|b| &b.slow),
+            counted_failures: blocks.sum(|b| &b.counted_failures),
         };
         let in_closed = word.state == State::Closed;
         let (counts, consecutive_failures) = match &self.window {
@@ -728,8 +751,8 @@ impl Core {
                 Counts::default(),
                 Some(if in_closed { run.run() } else { 0 }),
             ),
-            Window::Count(w) if in_closed => (w.counts(), None),
-            Window::Time(w) if in_closed => {
+            Window::Count(w, _) if in_closed => (w.counts(), None),
+            Window::Time(w, _) if in_closed => {
                 w.clock.catch_up(w.epoch(now));
                 (w.counts(&blocks, word.generation, now), None)
             }
@@ -751,5 +774,11 @@ impl Core {
             half_open_successes: word.successes,
             totals,
         }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        local::unregister(self.id, self);
     }
 }

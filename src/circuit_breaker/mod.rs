@@ -68,6 +68,7 @@
 //! runtime is there) ends the period instead and rejections stop reading the clock.
 //! See the README for measurements.
 
+mod blocks;
 mod bucket_clock;
 mod call;
 mod config;
@@ -317,6 +318,14 @@ impl CircuitBreaker {
     pub(crate) fn count_rejection(&self, refusal: Refusal) {
         let core = self.core();
         local::with_block(core, |block| core.count_rejection(block, refusal));
+    }
+
+    /// How many threads' counter blocks this breaker holds now: one per live thread that
+    /// called it (a structural measure for tests and benches; exited threads' counts are
+    /// folded into the breaker and leave nothing).
+    #[doc(hidden)]
+    pub fn thread_blocks(&self) -> usize {
+        self.core().live_blocks()
     }
 
     /// A tower layer that puts this breaker in front of a service, counting every `Err` as
