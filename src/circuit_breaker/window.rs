@@ -45,7 +45,10 @@ pub(crate) struct Counts {
 ///
 /// The count window is boxed: its cursor and bit count sit on lines of their own (written by
 /// contended callers), and unboxed their alignment would pad every breaker's `Core`.
+// `repr(C)`: the tag then the variant, so a consecutive rule's run sits at a fixed place
+// within the first cache line of the `Core` (see there).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) enum Window {
     Consecutive(Consecutive),
     Count(Box<CountWindow>, RateRule),

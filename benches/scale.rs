@@ -1,0 +1,427 @@
+//! Breakers by the thousand: what a call, a build, a breaker and an exited thread cost when
+//! there are many of them, for breakwater and its peers in the same run.
+//!
+//! # What is measured
+//! - `per call`: round robin over K breakers (K = 1, 100, 10,000, 100,000), each in front of
+//!   the same always-ready inner service, closed path. From one thread (a current-thread
+//!   runtime), and from 64 tasks on a 2-worker runtime (each task goes round the K breakers
+//!   from its own starting point; the time is the aggregate ns per call of the whole batch).
+//!   Contenders: `bare` (the inner service alone), `breakwater_layer` (a Vec of K tower
+//!   services made by `breaker.layer()`, one thread only: 64 tasks would need 64 clones of
+//!   every service), `breakwater_call` (`breaker.call(|| inner.call(x))` over a shared Vec,
+//!   driven as the peers are), `recloser` (1.4, `AsyncRecloser`) and `failsafe` (1.3, futures
+//!   API), K instances in a Vec.
+//! - `build`: building 100,000 breakers, per breaker.
+//! - `memory per breaker`: heap bytes still allocated after building 100,000 breakers and
+//!   calling each once from this thread, per breaker (a counting allocator; RSS besides).
+//! - `exited threads`: one breaker called once by each of 10,000 then 100,000 short-lived
+//!   threads (spawned 64 at a time): heap bytes left per exited thread, the breaker's blocks
+//!   of live threads, and `snapshot()` time against the same breaker before the threads.
+//!
+//! Each per-call figure is the median of 3 runs of at least 2,000,000 calls after one warm-up
+//! round over all K breakers. Run with `cargo bench --bench scale` (about two minutes); it
+//! prints markdown tables.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use failsafe::futures::CircuitBreaker as _;
+use tokio::runtime::Runtime;
+use tower::{Layer, Service, ServiceExt};
+use tower_breakwater::circuit_breaker::{CircuitBreaker, CircuitBreakerService};
+use tower_breakwater::classify::FailOnError;
+
+/// Heap bytes allocated and not yet freed, counted while `COUNTING` is on (off while timing,
+/// so builds are timed with the plain system allocator).
+struct Counting;
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            LIVE_BYTES.fetch_add(layout.size() as i64, Relaxed);
+        }
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Relaxed) {
+            LIVE_BYTES.fetch_sub(layout.size() as i64, Relaxed);
+        }
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Heap bytes and resident bytes allocated by `f`, still held when it returns with `T`.
+fn held_by<T>(f: impl FnOnce() -> T) -> (T, i64, i64) {
+    let (heap, rss) = (LIVE_BYTES.load(Relaxed), resident());
+    COUNTING.store(true, Relaxed);
+    let kept = f();
+    COUNTING.store(false, Relaxed);
+    (kept, LIVE_BYTES.load(Relaxed) - heap, resident() - rss)
+}
+
+/// Resident bytes of this process (`/proc/self/statm`, Linux; 0 elsewhere).
+fn resident() -> i64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: i64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+const OPEN_FOR: Duration = Duration::from_secs(3600);
+const KS: [usize; 4] = [1, 100, 10_000, 100_000];
+const TASKS: usize = 64;
+const MIN_CALLS: usize = 2_000_000;
+
+#[derive(Debug)]
+struct Boom;
+
+impl std::fmt::Display for Boom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("boom")
+    }
+}
+
+impl std::error::Error for Boom {}
+
+/// The inner service: always ready, answers at once.
+#[derive(Debug, Clone, Copy, Default)]
+struct Inner;
+
+impl Service<u64> for Inner {
+    type Response = u64;
+    type Error = Boom;
+    type Future = std::future::Ready<Result<u64, Boom>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Boom>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, x: u64) -> Self::Future {
+        std::future::ready(Ok(x))
+    }
+}
+
+type Failsafe = failsafe::StateMachine<
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
+    (),
+>;
+
+fn breakwater() -> CircuitBreaker {
+    CircuitBreaker::builder("b")
+        .open_for(OPEN_FOR)
+        .build()
+        .expect("valid config")
+}
+
+fn recloser() -> recloser::AsyncRecloser {
+    recloser::Recloser::custom()
+        .error_rate(0.5)
+        .closed_len(100)
+        .open_wait(OPEN_FOR)
+        .build()
+        .into()
+}
+
+fn failsafe() -> Failsafe {
+    let policy =
+        failsafe::failure_policy::consecutive_failures(5, failsafe::backoff::constant(OPEN_FOR));
+    failsafe::Config::new().failure_policy(policy).build()
+}
+
+/// K breakers of one kind that a task can call by index through a shared reference.
+trait Shared: Send + Sync + 'static {
+    fn call(&self, index: usize, x: u64) -> impl Future<Output = bool> + Send + '_;
+}
+
+impl Shared for Vec<Inner> {
+    async fn call(&self, _: usize, x: u64) -> bool {
+        Inner.call(x).await.is_ok()
+    }
+}
+
+impl Shared for Vec<CircuitBreaker> {
+    async fn call(&self, index: usize, x: u64) -> bool {
+        self[index].call(|| Inner.call(x)).await.is_ok()
+    }
+}
+
+impl Shared for Vec<recloser::AsyncRecloser> {
+    async fn call(&self, index: usize, x: u64) -> bool {
+        self[index].call(Inner.call(x)).await.is_ok()
+    }
+}
+
+impl Shared for Vec<Failsafe> {
+    async fn call(&self, index: usize, x: u64) -> bool {
+        self[index].call(Inner.call(x)).await.is_ok()
+    }
+}
+
+fn current_thread() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+fn two_workers() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Median ns per call of 3 runs of `run(calls)`, after one warm-up run of `warm` calls.
+fn median_ns(calls: usize, warm: usize, mut run: impl FnMut(usize) -> Duration) -> f64 {
+    run(warm);
+    let mut ns: Vec<f64> = (0..3)
+        .map(|_| run(calls).as_nanos() as f64 / calls as f64)
+        .collect();
+    ns.sort_by(f64::total_cmp);
+    ns[1]
+}
+
+/// ns per call, round robin over `breakers` from one task.
+fn one_thread<S: Shared>(rt: &Runtime, breakers: &S, k: usize) -> f64 {
+    let calls = MIN_CALLS.max(3 * k);
+    median_ns(calls, k, |calls| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for i in 0..calls {
+                assert!(breakers.call(i % k, black_box(i as u64)).await);
+            }
+            start.elapsed()
+        })
+    })
+}
+
+/// Aggregate ns per call, round robin over `breakers` from [`TASKS`] tasks.
+fn many_tasks<S: Shared>(rt: &Runtime, breakers: Arc<S>, k: usize) -> f64 {
+    let calls = MIN_CALLS.max(3 * k);
+    median_ns(calls, k.max(TASKS), |calls| {
+        let breakers = breakers.clone();
+        rt.block_on(async move {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|task| {
+                    let breakers = breakers.clone();
+                    tokio::spawn(async move {
+                        let first = task * k / TASKS;
+                        for i in 0..calls / TASKS {
+                            let x = black_box(i as u64);
+                            assert!(breakers.call((first + i) % k, x).await);
+                            if i % 256 == 255 {
+                                tokio::task::yield_now().await;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("a bench task panicked");
+            }
+            start.elapsed()
+        })
+    })
+}
+
+/// ns per call, round robin over K tower services from one task.
+fn one_thread_layer(
+    rt: &Runtime,
+    services: &mut [CircuitBreakerService<Inner, FailOnError>],
+) -> f64 {
+    let k = services.len();
+    let calls = MIN_CALLS.max(3 * k);
+    median_ns(calls, k, |calls| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for i in 0..calls {
+                let svc = services[i % k].ready().await.expect("ready");
+                assert!(svc.call(black_box(i as u64)).await.is_ok());
+            }
+            start.elapsed()
+        })
+    })
+}
+
+fn per_call() {
+    let (single, multi) = (current_thread(), two_workers());
+    println!("\n### ns per call, round robin over K breakers (closed)\n");
+    println!("| contender | K=1 | K=100 | K=10,000 | K=100,000 | 64 tasks: K=1 | K=100 | K=10,000 | K=100,000 |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    fn row<S: Shared>(single: &Runtime, multi: &Runtime, name: &str, make: impl Fn(usize) -> S) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for k in KS {
+            let breakers = Arc::new(make(k));
+            a.push(one_thread(single, &*breakers, k));
+            b.push(many_tasks(multi, breakers, k));
+        }
+        let cells: Vec<String> = a.iter().chain(&b).map(|ns| format!("{ns:.1}")).collect();
+        println!("| `{name}` | {} |", cells.join(" | "));
+    }
+    row(&single, &multi, "bare", |k| vec![Inner; k]);
+    let layer: Vec<String> = KS
+        .iter()
+        .map(|&k| {
+            let mut services: Vec<_> = (0..k).map(|_| breakwater().layer().layer(Inner)).collect();
+            format!("{:.1}", one_thread_layer(&single, &mut services))
+        })
+        .collect();
+    println!(
+        "| `breakwater_layer` | {} | – | – | – | – |",
+        layer.join(" | ")
+    );
+    row(&single, &multi, "breakwater_call", |k| {
+        (0..k).map(|_| breakwater()).collect::<Vec<_>>()
+    });
+    row(&single, &multi, "recloser", |k| {
+        (0..k).map(|_| recloser()).collect::<Vec<_>>()
+    });
+    row(&single, &multi, "failsafe", |k| {
+        (0..k).map(|_| failsafe()).collect::<Vec<_>>()
+    });
+}
+
+/// ns per breaker to build `n`, median of 3; the breakers are dropped untimed.
+fn build_ns<T>(n: usize, make: impl Fn() -> T) -> f64 {
+    median_ns(n, n, |n| {
+        let start = Instant::now();
+        let built: Vec<T> = (0..n).map(|_| make()).collect();
+        let took = start.elapsed();
+        drop(black_box(built));
+        took
+    })
+}
+
+fn builds_and_memory() {
+    const N: usize = 100_000;
+    println!("\n### Building 100,000 breakers; memory per breaker (each called once)\n");
+    println!("| contender | build, ns per breaker | heap bytes per breaker | resident bytes per breaker |");
+    println!("|---|---:|---:|---:|");
+    // Each row on a thread of its own, so that no row inherits another's thread cache.
+    fn row<T>(name: &str, make: impl Fn() -> T + Sync, call: impl Fn(&T) -> bool + Sync) {
+        let (build, heap, rss) = std::thread::scope(|s| {
+            s.spawn(|| {
+                let build = build_ns(N, &make);
+                let (kept, heap, rss) = held_by(|| {
+                    let breakers: Vec<T> = (0..N).map(|_| make()).collect();
+                    assert!(breakers.iter().all(&call));
+                    breakers
+                });
+                drop(kept);
+                (build, heap / N as i64, rss / N as i64)
+            })
+            .join()
+            .expect("a bench thread panicked")
+        });
+        println!("| `{name}` | {build:.0} | {heap} | {rss} |");
+    }
+    let once = |b: &CircuitBreaker| b.try_acquire().map(|p| p.success()).is_ok();
+    row("breakwater", breakwater, once);
+    let count_window = || {
+        CircuitBreaker::builder("b")
+            .count_window(100)
+            .open_for(OPEN_FOR)
+            .build()
+            .expect("valid config")
+    };
+    row("breakwater, count window of 100", count_window, once);
+    row("recloser", recloser, |r| ready(r.call(Inner.call(0))));
+    row("failsafe", failsafe, |f| ready(f.call(Inner.call(0))));
+}
+
+/// Whether a future that is ready at once (the inner service answers at once) succeeded.
+fn ready<T, E>(future: impl Future<Output = Result<T, E>>) -> bool {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    matches!(future.as_mut().poll(&mut cx), Poll::Ready(Ok(_)))
+}
+
+fn snapshot_ns(breaker: &CircuitBreaker) -> f64 {
+    median_ns(100_000, 1000, |n| {
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(breaker.snapshot());
+        }
+        start.elapsed()
+    })
+}
+
+fn exited_threads() {
+    println!("\n### One breaker after many short-lived threads (each called it once)\n");
+    println!("| threads exited | heap bytes left per exited thread | resident bytes per exited thread | live thread blocks | `snapshot()` ns (fresh breaker: same row, 0 threads) |");
+    println!("|---:|---:|---:|---:|---:|");
+    let breaker = breakwater();
+    breaker.try_acquire().expect("closed").success();
+    println!(
+        "| 0 | – | – | {} | {:.0} |",
+        breaker.thread_blocks(),
+        snapshot_ns(&breaker)
+    );
+    let mut exited = 0;
+    for target in [10_000, 100_000] {
+        let batch = (target - exited) / 64 * 64;
+        let ((), heap, rss) = held_by(|| {
+            for _ in 0..batch / 64 {
+                let threads: Vec<_> = (0..64)
+                    .map(|_| {
+                        let b = breaker.clone();
+                        std::thread::spawn(move || b.try_acquire().expect("closed").success())
+                    })
+                    .collect();
+                for t in threads {
+                    t.join().expect("a thread panicked");
+                }
+            }
+        });
+        exited += batch;
+        let totals = breaker.snapshot().totals;
+        assert_eq!(totals.successes, 1 + exited as u64, "no count lost");
+        println!(
+            "| {exited} | {:.1} | {:.1} | {} | {:.0} |",
+            heap as f64 / batch as f64,
+            rss as f64 / batch as f64,
+            breaker.thread_blocks(),
+            snapshot_ns(&breaker)
+        );
+    }
+}
+
+/// `cargo bench --bench scale [-- builds|threads|calls ...]`: the sections named, or all.
+fn main() {
+    let started = Instant::now();
+    // Per call first: measured on a heap not yet fragmented by the other sections.
+    let sections: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
+    if run("calls") {
+        per_call();
+    }
+    if run("builds") {
+        builds_and_memory();
+    }
+    if run("threads") {
+        exited_threads();
+    }
+    println!("\n(whole run: {:.0} s)", started.elapsed().as_secs_f64());
+}
