@@ -25,70 +25,109 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
+use super::state::AtomicWord;
+
 /// Counters of one thread for one breaker. Not aligned to a cache line: what a call writes
 /// (`successes`) comes first, and what a neighbouring allocation could share a line with is
 /// its cold tail; aligned, a block took 256 bytes instead of 152.
-#[derive(Debug, Default)]
+///
+/// Generic over the atomic type so that the loom models in `tests/loom_blocks.rs` run this
+/// very code; the breaker uses std's `AtomicU64`.
+#[doc(hidden)]
+#[derive(Debug)]
 #[repr(C)]
-pub(crate) struct ThreadBlock {
-    pub(crate) successes: AtomicU64,
-    pub(crate) failures: AtomicU64,
-    pub(crate) ignored: AtomicU64,
-    pub(crate) rejected: AtomicU64,
-    pub(crate) cancelled: AtomicU64,
-    pub(crate) slow: AtomicU64,
+pub struct ThreadBlock<A: AtomicWord = AtomicU64> {
+    pub(crate) successes: A,
+    pub(crate) failures: A,
+    pub(crate) ignored: A,
+    pub(crate) rejected: A,
+    pub(crate) cancelled: A,
+    pub(crate) slow: A,
     /// Failures that counted toward opening (see `Totals::counted_failures`); bumped on the
     /// failure path only.
-    pub(crate) counted_failures: AtomicU64,
+    pub(crate) counted_failures: A,
     /// Time-window buckets of this thread (empty for other rules).
-    pub(crate) buckets: Box<[Bucket]>,
+    pub(crate) buckets: Box<[Bucket<A>]>,
     /// The index in `buckets` this thread counted in last (a hint, checked before use).
-    pub(crate) last_bucket: AtomicU64,
+    pub(crate) last_bucket: A,
     /// Count-window slots this thread has claimed: `[claim_next, claim_end)` of closed
     /// period `claim_generation`, claimed `claim_batch` at a time (see `window.rs`).
-    pub(crate) claim_next: AtomicU64,
-    pub(crate) claim_end: AtomicU64,
-    pub(crate) claim_batch: AtomicU64,
-    pub(crate) claim_generation: AtomicU64,
+    pub(crate) claim_next: A,
+    pub(crate) claim_end: A,
+    pub(crate) claim_batch: A,
+    pub(crate) claim_generation: A,
     /// Rejections this thread counted in the open period of `open_generation` (to decide
     /// when a timer should end that period; see `Core::count_rejection`).
-    pub(crate) open_generation: AtomicU64,
-    pub(crate) open_rejections: AtomicU64,
+    pub(crate) open_generation: A,
+    pub(crate) open_rejections: A,
     /// Time-window successes this thread put in a bucket by reading the clock (no ticker
     /// kept the bucket clock); every 64th tries to start one (see `Core::record_time`).
-    pub(crate) clock_reads: AtomicU64,
+    pub(crate) clock_reads: A,
 }
 
 /// One slice of a time window, as seen by one thread.
-#[derive(Debug, Default)]
-pub(crate) struct Bucket {
+#[derive(Debug)]
+pub(crate) struct Bucket<A: AtomicWord = AtomicU64> {
     /// `generation << 32 | clears << 1 | 1` of the closed period it counts, 0 while being
     /// reset (see `TimeWindow::tag`).
-    pub(crate) tag: AtomicU64,
+    pub(crate) tag: A,
     /// Which slice of time (`now / bucket width`) it counts.
-    pub(crate) epoch: AtomicU64,
-    pub(crate) calls: AtomicU64,
-    pub(crate) failures: AtomicU64,
-    pub(crate) slow: AtomicU64,
+    pub(crate) epoch: A,
+    pub(crate) calls: A,
+    pub(crate) failures: A,
+    pub(crate) slow: A,
+}
+
+impl<A: AtomicWord> Default for Bucket<A> {
+    fn default() -> Self {
+        Bucket {
+            tag: A::new(0),
+            epoch: A::new(0),
+            calls: A::new(0),
+            failures: A::new(0),
+            slow: A::new(0),
+        }
+    }
 }
 
 /// Add `by` to a counter that only the current thread writes (or that is written under a
 /// lock).
 #[inline]
-pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+pub(crate) fn bump<A: AtomicWord>(counter: &A, by: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(by), Relaxed);
 }
 
-impl ThreadBlock {
-    pub(crate) fn new(buckets: usize) -> Self {
+impl<A: AtomicWord> ThreadBlock<A> {
+    /// A block of zeros with `buckets` time-window buckets.
+    pub fn new(buckets: usize) -> Self {
+        let zero = || A::new(0);
         ThreadBlock {
+            successes: zero(),
+            failures: zero(),
+            ignored: zero(),
+            rejected: zero(),
+            cancelled: zero(),
+            slow: zero(),
+            counted_failures: zero(),
             buckets: (0..buckets).map(|_| Bucket::default()).collect(),
-            ..ThreadBlock::default()
+            last_bucket: zero(),
+            claim_next: zero(),
+            claim_end: zero(),
+            claim_batch: zero(),
+            claim_generation: zero(),
+            open_generation: zero(),
+            open_rejections: zero(),
+            clock_reads: zero(),
         }
     }
 
+    /// Count one success, as the block's own thread does (a load and a store).
+    pub fn count_success(&self) {
+        bump(&self.successes, 1);
+    }
+
     /// The seven totals, in `Totals` order.
-    fn totals(&self) -> [&AtomicU64; 7] {
+    fn totals(&self) -> [&A; 7] {
         [
             &self.successes,
             &self.failures,
@@ -101,18 +140,21 @@ impl ThreadBlock {
     }
 }
 
-/// Every block of one breaker: those of live threads, and the sum of those gone.
+/// Every block of one breaker: those of live threads, and the sum of those gone. The breaker
+/// keeps it under a lock; every method here runs under that lock.
+#[doc(hidden)]
 #[derive(Debug)]
-pub(crate) struct Blocks {
-    live: Vec<Arc<ThreadBlock>>,
+pub struct Blocks<A: AtomicWord = AtomicU64> {
+    live: Vec<Arc<ThreadBlock<A>>>,
     /// Made by the first fold (a breaker no thread has left yet needs none).
-    retired: Option<Box<ThreadBlock>>,
+    retired: Option<Box<ThreadBlock<A>>>,
     /// The time-window buckets of a block.
     buckets: usize,
 }
 
-impl Blocks {
-    pub(crate) fn new(buckets: usize) -> Self {
+impl<A: AtomicWord> Blocks<A> {
+    /// No blocks; each will have `buckets` time-window buckets.
+    pub fn new(buckets: usize) -> Self {
         Blocks {
             live: Vec::new(),
             retired: None,
@@ -121,12 +163,12 @@ impl Blocks {
     }
 
     /// Start reading `block` (its thread is about to write it).
-    pub(crate) fn adopt(&mut self, block: Arc<ThreadBlock>) {
+    pub fn adopt(&mut self, block: Arc<ThreadBlock<A>>) {
         self.live.push(block);
     }
 
     /// `block`'s thread is done with it: fold it into `retired` and let it go.
-    pub(crate) fn retire(&mut self, block: &Arc<ThreadBlock>) {
+    pub fn retire(&mut self, block: &Arc<ThreadBlock<A>>) {
         if let Some(at) = self.live.iter().position(|b| Arc::ptr_eq(b, block)) {
             self.live.swap_remove(at);
         }
@@ -134,7 +176,7 @@ impl Blocks {
     }
 
     /// Add the counts of `block` (no longer written) to `retired`.
-    pub(crate) fn fold(&mut self, block: &ThreadBlock) {
+    pub fn fold(&mut self, block: &ThreadBlock<A>) {
         let buckets = self.buckets;
         let retired = self
             .retired
@@ -148,7 +190,7 @@ impl Blocks {
     }
 
     /// The blocks of live threads, then the retired sum.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &ThreadBlock> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &ThreadBlock<A>> {
         self.live
             .iter()
             .map(|b| &**b)
@@ -156,15 +198,20 @@ impl Blocks {
     }
 
     /// Blocks of live threads (a structural measure for tests and benches).
-    pub(crate) fn live(&self) -> usize {
+    pub fn live(&self) -> usize {
         self.live.len()
     }
 
     /// The sum of one total over every block.
-    pub(crate) fn sum(&self, total: fn(&ThreadBlock) -> &AtomicU64) -> u64 {
+    pub(crate) fn sum(&self, total: fn(&ThreadBlock<A>) -> &A) -> u64 {
         self.iter()
             .map(|b| total(b).load(Relaxed))
             .fold(0, u64::wrapping_add)
+    }
+
+    /// Successes counted by every block, live or retired.
+    pub fn successes(&self) -> u64 {
+        self.sum(|b| &b.successes)
     }
 }
 
@@ -172,13 +219,13 @@ impl Blocks {
 /// slice of time under the same tag: add. The retiring one is newer (a later closed period,
 /// or a later slice in the same slot): it replaces. Older: it is out of every window the
 /// retired slot can still be read in, drop it.
-fn fold_bucket(sum: &Bucket, part: &Bucket) {
-    let key = |b: &Bucket| (b.tag.load(Relaxed), b.epoch.load(Relaxed));
+fn fold_bucket<A: AtomicWord>(sum: &Bucket<A>, part: &Bucket<A>) {
+    let key = |b: &Bucket<A>| (b.tag.load(Relaxed), b.epoch.load(Relaxed));
     let (part_key, sum_key) = (key(part), key(sum));
     if part_key.0 == 0 {
         return; // never used
     }
-    let counts = |b: &Bucket| {
+    let counts = |b: &Bucket<A>| {
         [
             b.calls.load(Relaxed),
             b.failures.load(Relaxed),
@@ -208,7 +255,7 @@ mod tests {
     use super::*;
 
     fn bucket(tag: u64, epoch: u64, calls: u64) -> Bucket {
-        let b = Bucket::default();
+        let b = Bucket::<AtomicU64>::default();
         b.tag.store(tag, Relaxed);
         b.epoch.store(epoch, Relaxed);
         b.calls.store(calls, Relaxed);
@@ -217,7 +264,7 @@ mod tests {
 
     #[test]
     fn retiring_a_block_keeps_every_count_once() {
-        let mut blocks = Blocks::new(0);
+        let mut blocks = Blocks::<AtomicU64>::new(0);
         let (a, b) = (Arc::new(ThreadBlock::new(0)), Arc::new(ThreadBlock::new(0)));
         blocks.adopt(a.clone());
         blocks.adopt(b.clone());

@@ -89,6 +89,8 @@ mod window;
 use std::sync::Arc;
 
 #[doc(hidden)]
+pub use self::blocks::{Blocks, ThreadBlock};
+#[doc(hidden)]
 pub use self::bucket_clock::BucketClock;
 pub use self::config::Builder;
 #[doc(hidden)]
