@@ -266,24 +266,33 @@ impl Core {
 
     /// Count a success that changes nothing but this thread's count of successes, and say
     /// so; false (nothing counted) when the success needs [`record`](Self::record): a
-    /// trial, a run of failures to end, a count window not yet settled, a time window with
-    /// no bucket clock.
+    /// trial, a run of failures to end, a time window with no bucket clock.
     ///
     /// This is the whole closed path of a healthy breaker, kept apart from `record` so the
     /// thread-local lookup around it stays small (see `local::record_untimed`).
     #[inline]
     pub(crate) fn record_quiet_success(&self, block: &ThreadBlock, ticket: Ticket) -> bool {
-        if !ticket.is_closed() {
-            return false;
+        let quiet = ticket.is_closed() && self.quiet_success(block, ticket.generation());
+        if quiet {
+            bump(&block.successes, 1);
         }
-        let quiet = match &self.window {
+        quiet
+    }
+
+    /// Put a (fast) success of closed period `generation` in the window if that is all it
+    /// takes, and say so; false (nothing done) if it needs the rule's full path. The one
+    /// place that knows a healthy breaker's success, for `record_quiet_success` and
+    /// `record_closed` alike.
+    #[inline]
+    fn quiet_success(&self, block: &ThreadBlock, generation: u32) -> bool {
+        match &self.window {
             // A success over no run of failures: the run stays at zero.
             Window::Consecutive(run) => run.run() == 0,
             // A success over a settled window (full, all good) changes nothing; over any
             // other, it only takes its slot (no rule to check: a success cannot trip).
             Window::Count(window, _) => {
                 if !window.settled() {
-                    self.take_count_slot(block, window, ticket.generation(), false, false);
+                    self.take_count_slot(block, window, generation, false, false);
                 }
                 true
             }
@@ -291,16 +300,12 @@ impl Core {
             // always the one this thread used last (which needs no look at the state).
             Window::Time(window, _) => match window.clock.epoch() {
                 Some(epoch) => {
-                    self.record_ticked_success(block, window, ticket.generation(), epoch);
+                    self.record_ticked_success(block, window, generation, epoch);
                     true
                 }
                 None => false,
             },
-        };
-        if quiet {
-            bump(&block.successes, 1);
         }
-        quiet
     }
 
     #[inline(never)]
@@ -341,24 +346,15 @@ impl Core {
         failed: bool,
         slow: bool,
     ) {
+        if !failed && !slow && self.quiet_success(block, generation) {
+            return;
+        }
         match &self.window {
-            Window::Consecutive(run) => {
-                // A healthy call over a healthy breaker: one load, no write.
-                if failed || run.run() != 0 {
-                    self.record_consecutive(block, run, generation, failed);
-                }
-            }
+            Window::Consecutive(run) => self.record_consecutive(block, run, generation, failed),
             Window::Count(window, rule) => {
-                // A success over a settled window (full, all good) changes nothing.
-                if failed || slow || !window.settled() {
-                    self.record_count(block, window, rule, generation, failed, slow)
-                }
+                self.record_count(block, window, rule, generation, failed, slow)
             }
             Window::Time(window, rule) => {
-                // A success of a busy breaker, inline: its bucket from the bucket clock.
-                if let (false, false, Some(epoch)) = (failed, slow, window.clock.epoch()) {
-                    return self.record_ticked_success(block, window, generation, epoch);
-                }
                 self.record_time(block, window, rule, generation, failed, slow)
             }
         }
