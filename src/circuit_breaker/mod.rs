@@ -61,11 +61,20 @@
 //! allocates nothing and writes counters private to its thread. A success writes nothing
 //! shared under the consecutive rule, nor under the count window while the window is full
 //! and clean (otherwise one shared cursor, claimed in batches when threads interleave). The
-//! clock is read on transitions, by
-//! slow-call rules, by time windows on failures (and on successes until a timer keeps their
-//! bucket, see [`Builder::time_window`]), and while open to see whether the open period is
-//! over; once a thread has been rejected 64 times in one open period, a tokio timer (when a
-//! runtime is there) ends the period instead and rejections stop reading the clock.
+//! clock is read on transitions, by slow-call rules, by time windows on failures (and on
+//! successes until a timer keeps their bucket, see [`Builder::time_window`]), and while open
+//! to see whether the open period is over; once a thread has been rejected 64 times in one
+//! open period, a tokio timer (when a runtime is there) ends the period instead and
+//! rejections stop reading the clock.
+//!
+//! None of this grows with the number of breakers, with how many of them a thread uses, or
+//! with how many threads ever used one. A response future finds its breaker by id in a
+//! per-thread hash map (one probe); building a breaker registers it in a global hash map
+//! (O(1), no scan of the others). A thread's counters for a breaker live while the thread
+//! does: when it exits they are folded into the breaker and freed, so an exited thread
+//! leaves no memory behind and a [`snapshot`](CircuitBreaker::snapshot) sums the threads
+//! alive now. A breaker with the default rule takes about 800 bytes with the counters of
+//! the one thread that called it.
 //! See the README for measurements.
 
 mod blocks;
