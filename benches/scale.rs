@@ -264,40 +264,58 @@ fn one_thread_layer(
     })
 }
 
+/// Run `f` on a thread of its own, so that no contender inherits another's thread caches (or
+/// the tombstones of a hash map they emptied).
+fn fresh_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("a bench thread panicked"))
+}
+
 fn per_call() {
-    let (single, multi) = (current_thread(), two_workers());
     println!("\n### ns per call, round robin over K breakers (closed)\n");
     println!("| contender | K=1 | K=100 | K=10,000 | K=100,000 | 64 tasks: K=1 | K=100 | K=10,000 | K=100,000 |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    fn row<S: Shared>(single: &Runtime, multi: &Runtime, name: &str, make: impl Fn(usize) -> S) {
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for k in KS {
-            let breakers = Arc::new(make(k));
-            a.push(one_thread(single, &*breakers, k));
-            b.push(many_tasks(multi, breakers, k));
+    fn row<S: Shared>(name: &str, make: impl Fn(usize) -> S + Sync) {
+        if !wanted(name) {
+            return;
         }
-        let cells: Vec<String> = a.iter().chain(&b).map(|ns| format!("{ns:.1}")).collect();
+        let cells: Vec<f64> = fresh_thread(|| {
+            let (single, multi) = (current_thread(), two_workers());
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for k in KS {
+                let breakers = Arc::new(make(k));
+                a.push(one_thread(&single, &*breakers, k));
+                b.push(many_tasks(&multi, breakers, k));
+            }
+            a.into_iter().chain(b).collect()
+        });
+        let cells: Vec<String> = cells.iter().map(|ns| format!("{ns:.1}")).collect();
         println!("| `{name}` | {} |", cells.join(" | "));
     }
-    row(&single, &multi, "bare", |k| vec![Inner; k]);
-    let layer: Vec<String> = KS
-        .iter()
-        .map(|&k| {
-            let mut services: Vec<_> = (0..k).map(|_| breakwater().layer().layer(Inner)).collect();
-            format!("{:.1}", one_thread_layer(&single, &mut services))
-        })
-        .collect();
+    row("bare", |k| vec![Inner; k]);
+    let layer: Vec<String> = fresh_thread(|| {
+        if !wanted("breakwater_layer") {
+            return Vec::new();
+        }
+        let single = current_thread();
+        KS.iter()
+            .map(|&k| {
+                let mut services: Vec<_> =
+                    (0..k).map(|_| breakwater().layer().layer(Inner)).collect();
+                format!("{:.1}", one_thread_layer(&single, &mut services))
+            })
+            .collect()
+    });
     println!(
         "| `breakwater_layer` | {} | – | – | – | – |",
         layer.join(" | ")
     );
-    row(&single, &multi, "breakwater_call", |k| {
+    row("breakwater_call", |k| {
         (0..k).map(|_| breakwater()).collect::<Vec<_>>()
     });
-    row(&single, &multi, "recloser", |k| {
+    row("recloser", |k| {
         (0..k).map(|_| recloser()).collect::<Vec<_>>()
     });
-    row(&single, &multi, "failsafe", |k| {
+    row("failsafe", |k| {
         (0..k).map(|_| failsafe()).collect::<Vec<_>>()
     });
 }
@@ -407,7 +425,23 @@ fn exited_threads() {
     }
 }
 
-/// `cargo bench --bench scale [-- builds|threads|calls ...]`: the sections named, or all.
+/// Whether the command line names contender `name`, or no contender at all.
+fn wanted(name: &str) -> bool {
+    let rows = [
+        "bare",
+        "breakwater_layer",
+        "breakwater_call",
+        "recloser",
+        "failsafe",
+    ];
+    let named: Vec<String> = std::env::args()
+        .filter(|a| rows.contains(&a.as_str()))
+        .collect();
+    named.is_empty() || named.iter().any(|n| n == name)
+}
+
+/// `cargo bench --bench scale [-- builds|threads|calls ... bare|breakwater_layer|...]`: the
+/// sections named (or all), with the contenders named (or all).
 fn main() {
     let started = Instant::now();
     // Per call first: measured on a heap not yet fragmented by the other sections.
