@@ -28,7 +28,9 @@ const TICK_AFTER_CLOCK_READS: u64 = 64;
 
 /// The fields every closed-path call reads come first, on one cache line (`repr(C)` keeps the
 /// order, the alignment keeps them off a line boundary): with many breakers each call then
-/// misses on one line of its breaker, not on three.
+/// misses on one line of its breaker, not on three. What calls do not read (the config, the
+/// threads' counters, the transition counts) is boxed: the core stays small (256 bytes, 16
+/// to a page), so round robin over 100,000 breakers crosses a page every 16 calls, not 6.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct Core {
@@ -45,19 +47,19 @@ pub(crate) struct Core {
     users: AtomicUsize,
     /// The trip rule and its window (a consecutive rule's run is within the first line).
     window: Window,
-    pub(crate) config: Config,
+    pub(crate) config: Box<Config>,
     /// Time zero of this breaker's clock: all times below are nanoseconds since it.
     origin: Instant,
     /// Every live thread's counters and the sum of those gone (see `blocks.rs`); locked to
     /// add or retire a thread's block, and to sum.
-    blocks: Mutex<Blocks>,
+    blocks: Box<Mutex<Blocks>>,
     /// Trips since the last successful close; grows `open_for`. Written by transition
     /// winners only.
     trips_in_a_row: AtomicU32,
     /// When the current state began; written by transition winners only.
     state_since: AtomicU64,
     /// `transitions[from][to]`, by `State::index` (32 bits: four billion transitions).
-    transitions: [[AtomicU32; 5]; 5],
+    transitions: Box<[[AtomicU32; 5]; 5]>,
     /// Made by the first `subscribe` (a channel of 64 transitions is 4 KiB, more than the
     /// rest of the breaker).
     events: OnceLock<broadcast::Sender<Transition>>,
@@ -74,18 +76,18 @@ impl Core {
             id,
             state: StateWord::new(),
             origin: Instant::now(),
-            blocks: Mutex::new(Blocks::new(window.buckets())),
+            blocks: Box::new(Mutex::new(Blocks::new(window.buckets()))),
             window,
             trips_in_a_row: AtomicU32::new(0),
             state_since: AtomicU64::new(0),
-            transitions: Default::default(),
+            transitions: Box::default(),
             events: OnceLock::new(),
             alive: AtomicBool::new(true),
             users: AtomicUsize::new(1),
             timed: AtomicBool::new(config.slower_than().is_some()),
             #[cfg(feature = "metrics")]
             durations: std::sync::OnceLock::new(),
-            config,
+            config: Box::new(config),
         }
     }
 

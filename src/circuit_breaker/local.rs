@@ -310,3 +310,27 @@ mod tests {
         assert!(find_registered(id).is_some_and(|c| Arc::ptr_eq(&c, keep.core())));
     }
 }
+#[cfg(test)]
+mod handles {
+    use crate::circuit_breaker::CircuitBreaker;
+    use tower_layer::Layer;
+
+    /// Thread caches let go of a breaker when it is no longer alive: a breaker held only
+    /// by services must stay alive.
+    #[test]
+    fn breakers_held_by_services_stay_alive_until_the_last_handle() {
+        let svc = CircuitBreaker::builder("x")
+            .build()
+            .unwrap()
+            .layer()
+            .layer(());
+        assert!(svc.breaker().core().is_alive());
+        let b = CircuitBreaker::builder("y").build().unwrap();
+        let s2 = b.layer().layer(());
+        drop(b);
+        assert!(s2.breaker().core().is_alive());
+        let core = s2.breaker().core().clone();
+        drop(s2);
+        assert!(!core.is_alive(), "the last handle is gone");
+    }
+}
