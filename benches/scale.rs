@@ -6,7 +6,10 @@
 //!   the same always-ready inner service, closed path. From one thread (a current-thread
 //!   runtime), and from 64 tasks on a 2-worker runtime (each task goes round the K breakers
 //!   from its own starting point; the time is the aggregate ns per call of the whole batch).
-//!   Contenders: `bare` (the inner service alone), `breakwater_layer` (a Vec of K tower
+//!   Contenders: `bare` (the inner service alone), two yardsticks that are not breakers
+//!   (`floor_one_line`: a state word loaded and a count bumped in one allocation per
+//!   breaker; `floor_two_lines`: the count in an allocation of its own, as a thread's
+//!   counters are), `breakwater_layer` (a Vec of K tower
 //!   services made by `breaker.layer()`, one thread only: 64 tasks would need 64 clones of
 //!   every service), `breakwater_call` (`breaker.call(|| inner.call(x))` over a shared Vec,
 //!   driven as the peers are), `recloser` (1.4, `AsyncRecloser`) and `failsafe` (1.3, futures
@@ -26,7 +29,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -176,6 +179,44 @@ impl Shared for Vec<Failsafe> {
     }
 }
 
+/// Yardstick `floor_one_line`: not a breaker, the least memory a breaker's call touches:
+/// one load of a shared state word and a count bumped beside it, in one allocation.
+struct OneLine {
+    state: AtomicU64,
+    count: AtomicU64,
+}
+
+/// Yardstick `floor_two_lines`: the same, with the count in an allocation of its own made
+/// after all the states (as a thread's counters are made at its first call).
+struct TwoLines {
+    state: Arc<AtomicU64>,
+    count: Arc<AtomicU64>,
+}
+
+fn bump(count: &AtomicU64) {
+    count.store(count.load(Relaxed) + 1, Relaxed);
+}
+
+impl Shared for Vec<Arc<OneLine>> {
+    async fn call(&self, index: usize, x: u64) -> bool {
+        let yard = &self[index];
+        let open = yard.state.load(Relaxed) != 0;
+        let ok = !open && Inner.call(x).await.is_ok();
+        bump(&yard.count);
+        ok
+    }
+}
+
+impl Shared for Vec<TwoLines> {
+    async fn call(&self, index: usize, x: u64) -> bool {
+        let yard = &self[index];
+        let open = yard.state.load(Relaxed) != 0;
+        let ok = !open && Inner.call(x).await.is_ok();
+        bump(&yard.count);
+        ok
+    }
+}
+
 fn current_thread() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -292,6 +333,21 @@ fn per_call() {
         println!("| `{name}` | {} |", cells.join(" | "));
     }
     row("bare", |k| vec![Inner; k]);
+    row("floor_one_line", |k| {
+        let one = || {
+            Arc::new(OneLine {
+                state: AtomicU64::new(0),
+                count: AtomicU64::new(0),
+            })
+        };
+        (0..k).map(|_| one()).collect::<Vec<_>>()
+    });
+    row("floor_two_lines", |k| {
+        let states: Vec<_> = (0..k).map(|_| Arc::new(AtomicU64::new(0))).collect();
+        let counts: Vec<_> = (0..k).map(|_| Arc::new(AtomicU64::new(0))).collect();
+        let pair = |(state, count)| TwoLines { state, count };
+        states.into_iter().zip(counts).map(pair).collect::<Vec<_>>()
+    });
     let layer: Vec<String> = fresh_thread(|| {
         if !wanted("breakwater_layer") {
             return Vec::new();
