@@ -41,10 +41,6 @@ pub(crate) struct Core {
     /// or later when a metrics registration asks for call durations. Relaxed: a permit
     /// made just before the switch is simply not timed.
     timed: AtomicBool,
-    /// False once the last user handle is dropped (lets thread caches let go of it).
-    alive: AtomicBool,
-    /// User handles (`CircuitBreaker` values); the last one to go clears `alive`.
-    users: AtomicUsize,
     /// The trip rule and its window (a consecutive rule's run is within the first line).
     window: Window,
     pub(crate) config: Box<Config>,
@@ -67,6 +63,11 @@ pub(crate) struct Core {
     /// metrics registration asked for it; never taken back.
     #[cfg(feature = "metrics")]
     pub(crate) durations: std::sync::OnceLock<prometheus::Histogram>,
+    /// User handles (`CircuitBreaker` values); the last one to go clears `alive`. Far from
+    /// the first line: axum clones a service (and so counts a handle) per request.
+    users: AtomicUsize,
+    /// False once the last user handle is dropped (lets thread caches let go of it).
+    alive: AtomicBool,
 }
 
 impl Core {
