@@ -10,8 +10,11 @@
 //!   (`floor_one_line`: a state word loaded and a count bumped in one allocation per
 //!   breaker; `floor_two_lines`: the count in an allocation of its own, as a thread's
 //!   counters are), `breakwater_layer` (a Vec of K tower
-//!   services made by `breaker.layer()`, one thread only: 64 tasks would need 64 clones of
-//!   every service), `breakwater_call` (`breaker.call(|| inner.call(x))` over a shared Vec,
+//!   services made by `breaker.layer()`, `ready().await` then `call` in the runtime's task,
+//!   one thread only: 64 tasks would need 64 clones of every service),
+//!   `breakwater_layer_by_hand` (the same services polled by hand with a no-op waker, no
+//!   runtime: at K = 100,000 the task's loop above costs 2 to 3 times as much, for reasons
+//!   of the driving loop, not of the breaker's memory), `breakwater_call` (`breaker.call(|| inner.call(x))` over a shared Vec,
 //!   driven as the peers are), `recloser` (1.4, `AsyncRecloser`) and `failsafe` (1.3, futures
 //!   API), K instances in a Vec.
 //! - `build`: building 100,000 breakers, per breaker.
@@ -311,6 +314,24 @@ fn fresh_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().expect("a bench thread panicked"))
 }
 
+/// ns per call, round robin over K tower services, driven by hand with a no-op waker (no
+/// runtime; every future here is ready at once).
+fn by_hand_layer(services: &mut [CircuitBreakerService<Inner, FailOnError>]) -> f64 {
+    let k = services.len();
+    let calls = MIN_CALLS.max(3 * k);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    least_ns(calls, k, |calls| {
+        let start = Instant::now();
+        for i in 0..calls {
+            let svc = &mut services[i % k];
+            assert!(svc.poll_ready(&mut cx).is_ready());
+            let mut future = std::pin::pin!(svc.call(black_box(i as u64)));
+            assert!(matches!(future.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
+        }
+        start.elapsed()
+    })
+}
+
 fn per_call() {
     println!("\n### ns per call, round robin over K breakers (closed)\n");
     println!("| contender | K=1 | K=100 | K=10,000 | K=100,000 | 64 tasks: K=1 | K=100 | K=10,000 | K=100,000 |");
@@ -364,6 +385,22 @@ fn per_call() {
     println!(
         "| `breakwater_layer` | {} | – | – | – | – |",
         layer.join(" | ")
+    );
+    let by_hand: Vec<String> = fresh_thread(|| {
+        if !wanted("breakwater_layer_by_hand") {
+            return Vec::new();
+        }
+        KS.iter()
+            .map(|&k| {
+                let mut services: Vec<_> =
+                    (0..k).map(|_| breakwater().layer().layer(Inner)).collect();
+                format!("{:.1}", by_hand_layer(&mut services))
+            })
+            .collect()
+    });
+    println!(
+        "| `breakwater_layer_by_hand` | {} | – | – | – | – |",
+        by_hand.join(" | ")
     );
     row("breakwater_call", |k| {
         (0..k).map(|_| breakwater()).collect::<Vec<_>>()
@@ -486,6 +523,7 @@ fn wanted(name: &str) -> bool {
     let rows = [
         "bare",
         "breakwater_layer",
+        "breakwater_layer_by_hand",
         "breakwater_call",
         "recloser",
         "failsafe",
