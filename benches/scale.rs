@@ -9,7 +9,8 @@
 //!   Contenders: `bare` (the inner service alone), two yardsticks that are not breakers
 //!   (`floor_one_line`: a state word loaded and a count bumped in one allocation per
 //!   breaker; `floor_two_lines`: the count in an allocation of its own, as a thread's
-//!   counters are), `breakwater_layer` (a Vec of K tower
+//!   counters are; `floor_lookup`: that count found by the breaker's id in a thread-local
+//!   hash map, as breakwater finds a thread's counters), `breakwater_layer` (a Vec of K tower
 //!   services made by `breaker.layer()`, `ready().await` then `call` in the runtime's task,
 //!   one thread only: 64 tasks would need 64 clones of every service),
 //!   `breakwater_layer_by_hand` (the same services polled by hand with a no-op waker, no
@@ -220,6 +221,49 @@ impl Shared for Vec<TwoLines> {
     }
 }
 
+/// Yardstick `floor_lookup`: `floor_two_lines`, but the count is found as breakwater finds a
+/// thread's counters, by the breaker's id in a thread-local hash map (made on the first
+/// call): what finding the breaker without holding a reference count costs.
+struct Lookup(Vec<(u32, Arc<AtomicU64>)>);
+
+/// Spreads sequential ids over the table, as breakwater's thread cache does.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u32 keys")
+    }
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type ById = std::collections::HashMap<u32, Arc<AtomicU64>, std::hash::BuildHasherDefault<IdHasher>>;
+
+thread_local! {
+    static COUNTS: std::cell::RefCell<ById> = std::cell::RefCell::new(ById::default());
+}
+
+impl Shared for Lookup {
+    async fn call(&self, index: usize, x: u64) -> bool {
+        let (id, state) = &self.0[index];
+        let open = state.load(Relaxed) != 0;
+        let ok = !open && Inner.call(x).await.is_ok();
+        COUNTS.with(|counts| {
+            if let Some(count) = counts.borrow().get(id) {
+                return bump(count);
+            }
+            let count = Arc::new(AtomicU64::new(1));
+            counts.borrow_mut().insert(*id, count);
+        });
+        ok
+    }
+}
+
 fn current_thread() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -369,6 +413,14 @@ fn per_call() {
         let pair = |(state, count)| TwoLines { state, count };
         states.into_iter().zip(counts).map(pair).collect::<Vec<_>>()
     });
+    row("floor_lookup", |k| {
+        static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let one = |_| {
+            let id = NEXT_ID.fetch_add(1, Relaxed);
+            (id, Arc::new(AtomicU64::new(0)))
+        };
+        Lookup((0..k).map(one).collect())
+    });
     let layer: Vec<String> = fresh_thread(|| {
         if !wanted("breakwater_layer") {
             return Vec::new();
@@ -382,10 +434,12 @@ fn per_call() {
             })
             .collect()
     });
-    println!(
-        "| `breakwater_layer` | {} | – | – | – | – |",
-        layer.join(" | ")
-    );
+    if !layer.is_empty() {
+        println!(
+            "| `breakwater_layer` | {} | – | – | – | – |",
+            layer.join(" | ")
+        );
+    }
     let by_hand: Vec<String> = fresh_thread(|| {
         if !wanted("breakwater_layer_by_hand") {
             return Vec::new();
@@ -398,10 +452,12 @@ fn per_call() {
             })
             .collect()
     });
-    println!(
-        "| `breakwater_layer_by_hand` | {} | – | – | – | – |",
-        by_hand.join(" | ")
-    );
+    if !by_hand.is_empty() {
+        println!(
+            "| `breakwater_layer_by_hand` | {} | – | – | – | – |",
+            by_hand.join(" | ")
+        );
+    }
     row("breakwater_call", |k| {
         (0..k).map(|_| breakwater()).collect::<Vec<_>>()
     });
@@ -522,6 +578,9 @@ fn exited_threads() {
 fn wanted(name: &str) -> bool {
     let rows = [
         "bare",
+        "floor_one_line",
+        "floor_two_lines",
+        "floor_lookup",
         "breakwater_layer",
         "breakwater_layer_by_hand",
         "breakwater_call",

@@ -38,10 +38,10 @@ use super::core::Core;
 use super::state::{Ticket, MAX_BREAKER_ID};
 use crate::classify::Outcome;
 
-/// Breaker ids are handed out in sequence. The table's slot comes from the hash's low bits:
-/// the id itself, so breakers built one after another sit side by side in the table, as
-/// they do in memory (a thread going through them in order then reads the table in order,
-/// not at random). The 7 high bits, the table's tag for a quick compare, are mixed.
+/// Breaker ids are handed out in sequence: a multiplication spreads them over the table.
+/// (The id itself as the slot kept breakers built in a row side by side in the table, but
+/// let runs of ids pile up behind the slots of earlier ones: per-call time at 100,000
+/// breakers then moved from 17 to 202 ns between runs.)
 #[derive(Default)]
 pub(crate) struct IdHasher(u64);
 
@@ -55,8 +55,7 @@ impl Hasher for IdHasher {
 
     #[inline]
     fn write_u32(&mut self, id: u32) {
-        let id = u64::from(id);
-        self.0 = id | id.wrapping_mul(0x9E37_79B9_7F4A_7C15) & 0xFE00_0000_0000_0000;
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 
     #[inline]
