@@ -33,6 +33,18 @@ use super::state::AtomicWord;
 ///
 /// Generic over the atomic type so that the loom models in `tests/loom_blocks.rs` run this
 /// very code; the breaker uses std's `AtomicU64`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_breakwater::circuit_breaker::{Blocks, ThreadBlock};
+///
+/// let mut blocks: Blocks = Blocks::new(0);
+/// let mine: Arc<ThreadBlock> = Arc::new(ThreadBlock::new(0));
+/// blocks.adopt(mine.clone());
+/// mine.count_success();
+/// blocks.retire(&mine); // the thread exits
+/// assert_eq!((blocks.successes(), blocks.live()), (1, 0));
+/// ```
 #[doc(hidden)]
 #[derive(Debug)]
 #[repr(C)]
@@ -141,7 +153,8 @@ impl<A: AtomicWord> ThreadBlock<A> {
 }
 
 /// Every block of one breaker: those of live threads, and the sum of those gone. The breaker
-/// keeps it under a lock; every method here runs under that lock.
+/// keeps it under a lock; every method here runs under that lock. See [`ThreadBlock`] for an
+/// example.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Blocks<A: AtomicWord = AtomicU64> {

@@ -330,6 +330,15 @@ impl CircuitBreaker {
     /// How many threads' counter blocks this breaker holds now: one per live thread that
     /// called it (a structural measure for tests and benches; exited threads' counts are
     /// folded into the breaker and leave nothing).
+    ///
+    /// ```
+    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
+    /// let breaker = CircuitBreaker::builder("db").build().unwrap();
+    /// let other = breaker.clone();
+    /// std::thread::spawn(move || other.try_acquire().unwrap().success()).join().unwrap();
+    /// assert_eq!(breaker.thread_blocks(), 0, "the thread is gone");
+    /// assert_eq!(breaker.snapshot().totals.successes, 1, "its count is not");
+    /// ```
     #[doc(hidden)]
     pub fn thread_blocks(&self) -> usize {
         self.core().live_blocks()
