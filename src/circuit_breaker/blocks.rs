@@ -185,6 +185,11 @@ impl<A: AtomicWord> Blocks<A> {
         if let Some(at) = self.live.iter().position(|b| Arc::ptr_eq(b, block)) {
             self.live.swap_remove(at);
         }
+        // After a burst of threads, give the list's memory back too (halving only when a
+        // quarter is used keeps this O(1) amortised).
+        if self.live.len() * 4 < self.live.capacity() {
+            self.live.shrink_to(self.live.len() * 2);
+        }
         self.fold(block);
     }
 
@@ -289,6 +294,11 @@ mod tests {
         assert_eq!((blocks.live(), blocks.sum(|t| &t.successes)), (1, 7));
         blocks.retire(&b);
         assert_eq!(blocks.live(), 0);
+        assert_eq!(
+            blocks.live.capacity(),
+            0,
+            "the list's memory comes back too"
+        );
         assert_eq!(blocks.sum(|t| &t.successes), 7);
         assert_eq!(blocks.sum(|t| &t.rejected), 1);
     }
