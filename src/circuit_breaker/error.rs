@@ -44,7 +44,7 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     fn instant(self) -> Instant {
-        self.origin + Duration::from_nanos(self.after_nanos)
+        super::core::instant_after(self.origin, self.after_nanos)
     }
 }
 

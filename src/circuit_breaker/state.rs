@@ -227,6 +227,7 @@ macro_rules! forward_rmw {
 }
 
 impl AtomicWord for AtomicU64 {
+    #[inline]
     fn new(value: u64) -> Self {
         AtomicU64::new(value)
     }
@@ -234,9 +235,11 @@ impl AtomicWord for AtomicU64 {
     fn load(&self, order: Ordering) -> u64 {
         AtomicU64::load(self, order)
     }
+    #[inline]
     fn store(&self, value: u64, order: Ordering) {
         AtomicU64::store(self, value, order)
     }
+    #[inline]
     fn compare_exchange(&self, c: u64, n: u64, s: Ordering, f: Ordering) -> Result<u64, u64> {
         AtomicU64::compare_exchange(self, c, n, s, f)
     }

@@ -16,7 +16,8 @@
 //!   nothing and writes nothing shared; from a failure until it ages out, successes take
 //!   slots again.
 //! - Time window: buckets per thread (in [`ThreadBlock`]), tagged with the closed period's
-//!   generation and their slice of time; summed over all threads when asked. Which slice
+//!   generation and their slice of time; summed over the live threads' blocks and the
+//!   retired sum of those gone (see `blocks.rs`) when asked. Which slice
 //!   "now" is in comes from the clock, or for successes of a busy breaker from its
 //!   [`BucketClock`], kept by a timer (see `bucket_clock.rs`).
 //!
@@ -25,12 +26,11 @@
 //! Nothing here is used for the state machine's own invariants (those live in `state.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
 
+use super::blocks::{bump, Blocks, Bucket, ThreadBlock};
 use super::bucket_clock::BucketClock;
 use super::config::{RateRule, Rule, WindowSpec};
 use super::counted_bits::CountedBits;
-use super::local::{bump, Bucket, ThreadBlock};
 
 /// What a window holds right now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,31 +40,46 @@ pub(crate) struct Counts {
     pub(crate) slow: u64,
 }
 
-// One per breaker, inside its `Core`, never moved: boxing the big variant would only add
-// a pointer hop to every call.
-#[allow(clippy::large_enum_variant)]
+/// The trip rule with what it remembers: one enum, so the rule's numbers are found where
+/// its window is.
+///
+/// The count window is boxed: its cursor and bit count sit on lines of their own (written by
+/// contended callers), and unboxed their alignment would pad every breaker's `Core`.
+// `repr(C)`: the tag then the variant, so a consecutive rule's run sits at a fixed place
+// within the first cache line of the `Core` (see there).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) enum Window {
     Consecutive(Consecutive),
-    Count(CountWindow),
-    Time(TimeWindow),
+    Count(Box<CountWindow>, RateRule),
+    Time(TimeWindow, RateRule),
 }
 
 impl Window {
     pub(crate) fn new(rule: &Rule) -> Window {
-        match rule {
-            Rule::ConsecutiveFailures(_) => Window::Consecutive(Consecutive::default()),
-            Rule::Rate(RateRule {
-                window: WindowSpec::Count(n),
-                ..
-            }) => Window::Count(CountWindow::new(*n)),
-            Rule::Rate(RateRule {
-                window: WindowSpec::Time { length, buckets },
-                ..
-            }) => Window::Time(TimeWindow::new(
-                (length.as_nanos() / u128::from(*buckets)) as u64,
-                u64::from(*buckets),
-            )),
+        match *rule {
+            Rule::ConsecutiveFailures(threshold) => Window::Consecutive(Consecutive {
+                run: AtomicU32::new(0),
+                threshold,
+            }),
+            Rule::Rate(rate) => match rate.window {
+                WindowSpec::Count(n) => Window::Count(Box::new(CountWindow::new(n)), rate),
+                WindowSpec::Time { length, buckets } => Window::Time(
+                    TimeWindow::new(
+                        (length.as_nanos() / u128::from(buckets)) as u64,
+                        u64::from(buckets),
+                    ),
+                    rate,
+                ),
+            },
+        }
+    }
+
+    /// How many buckets a thread's block needs (0 but for a time window).
+    pub(crate) fn buckets(&self) -> usize {
+        match self {
+            Window::Time(t, _) => t.buckets as usize,
+            _ => 0,
         }
     }
 
@@ -72,21 +87,21 @@ impl Window {
     pub(crate) fn clear(&self) {
         match self {
             Window::Consecutive(c) => c.run.store(0, Relaxed),
-            Window::Count(c) => c.clear(),
+            Window::Count(c, _) => c.clear(),
             // Buckets are tagged with the closed period's generation and the number of
             // clears: a new period, or a reset of this one, starts empty.
-            Window::Time(t) => {
+            Window::Time(t, _) => {
                 t.clears.fetch_add(1, Relaxed);
             }
         }
     }
 }
 
-/// The current run of failures.
-#[derive(Debug, Default)]
-#[repr(align(128))]
+/// The current run of failures, and how long a run trips the breaker.
+#[derive(Debug)]
 pub(crate) struct Consecutive {
     run: AtomicU32,
+    pub(crate) threshold: u32,
 }
 
 impl Consecutive {
@@ -349,7 +364,7 @@ impl TimeWindow {
 
     /// Sum every thread's buckets of closed period `generation` that are still in the
     /// window at `now`.
-    pub(crate) fn counts(&self, blocks: &[Arc<ThreadBlock>], generation: u32, now: u64) -> Counts {
+    pub(crate) fn counts(&self, blocks: &Blocks, generation: u32, now: u64) -> Counts {
         let newest = self.epoch(now);
         let oldest = newest.saturating_sub(self.buckets - 1);
         let tag = self.tag(generation);
@@ -388,6 +403,7 @@ impl TimeWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn count_window_really_slides() {
@@ -517,7 +533,8 @@ mod tests {
         w.record(&block, 0, 0, true, false);
         w.record(&block, 0, 15, false, false);
         w.record(&block, 0, 25, false, true);
-        let blocks = [block.clone()];
+        let mut blocks = Blocks::new(3);
+        blocks.adopt(block.clone());
         let c = w.counts(&blocks, 0, 29);
         assert_eq!((c.calls, c.failures, c.slow), (3, 1, 1));
         // At 30 the bucket [0, 10) has slid out.
@@ -525,6 +542,30 @@ mod tests {
         assert_eq!(w.counts(&blocks, 0, 30).calls, 2);
         // A new closed period sees nothing of the old one.
         assert_eq!(w.counts(&blocks, 1, 29), Counts::default());
+        // The thread goes: its buckets still count.
+        blocks.retire(&block);
+        assert_eq!(w.counts(&blocks, 0, 29), c);
+    }
+
+    #[test]
+    fn buckets_of_exited_threads_add_up_with_live_ones() {
+        let w = TimeWindow::new(10, 3);
+        let mut blocks = Blocks::new(3);
+        let live = Arc::new(ThreadBlock::new(3));
+        blocks.adopt(live.clone());
+        w.record(&live, 0, 21, true, false);
+        for t in 0..5u64 {
+            let gone = Arc::new(ThreadBlock::new(3));
+            blocks.adopt(gone.clone());
+            // Thread t counts one success at 3 + t and one at 21, then exits.
+            w.record(&gone, 0, 3 + t, false, false);
+            w.record(&gone, 0, 21, false, false);
+            blocks.retire(&gone);
+        }
+        let c = w.counts(&blocks, 0, 29);
+        assert_eq!((c.calls, c.failures), (11, 1), "the window [0, 30)");
+        let c = w.counts(&blocks, 0, 39);
+        assert_eq!((c.calls, c.failures), (6, 1), "the window [10, 40)");
     }
 
     #[test]
@@ -535,7 +576,9 @@ mod tests {
         // Bucket 2 shares bucket 5's slot; an outcome that comes a whole window late (a
         // ticker starved that long) joins bucket 5 instead of resetting it.
         w.record_in(&block, 0, 2, false, false);
-        let c = w.counts(std::slice::from_ref(&block), 0, 59);
+        let mut blocks = Blocks::new(3);
+        blocks.adopt(block);
+        let c = w.counts(&blocks, 0, 59);
         assert_eq!((c.calls, c.failures), (2, 1));
     }
 }

@@ -309,18 +309,30 @@ impl<K: Hash + Eq + Clone + Display> Keyed<K> {
         CircuitBreaker::from_config(config)
     }
 
-    /// Keep what an evicted key's breaker counted (its calls in flight, if any, end
-    /// uncounted: the key went `idle_for` without a new call).
-    fn fold_evicted(&self, slot: &Slot<K>) {
-        let totals = slot.breaker.snapshot().totals;
-        let mut evicted = self.evicted.lock();
-        evicted.keys += 1;
-        add_totals(&mut evicted.totals, &totals);
+    /// Keep what an evicted key's breaker counted, and answer whether it may go: only if it
+    /// is still closed once its counts are read, so that a failure landing during the sweep
+    /// (which trips the breaker before the second look) keeps the key. Calls still in flight
+    /// when the key goes end uncounted: the key went `idle_for` without a new call.
+    fn fold_evicted(&self, slot: &Slot<K>) -> bool {
+        let snapshot = slot.breaker.snapshot();
+        let mut transitions = [[0u64; State::ALL.len()]; State::ALL.len()];
         for from in State::ALL {
             for to in State::ALL {
-                evicted.transitions[from.index()][to.index()] += slot.breaker.transitions(from, to);
+                transitions[from.index()][to.index()] = slot.breaker.transitions(from, to);
             }
         }
+        if snapshot.state != State::Closed || slot.breaker.state() != State::Closed {
+            return false;
+        }
+        let mut evicted = self.evicted.lock();
+        evicted.keys += 1;
+        add_totals(&mut evicted.totals, &snapshot.totals);
+        for (sum, more) in evicted.transitions.iter_mut().zip(&transitions) {
+            for (sum, more) in sum.iter_mut().zip(more) {
+                *sum += more;
+            }
+        }
+        true
     }
 }
 
