@@ -16,6 +16,9 @@
 //!   time from counters the layers keep anyway.
 //! - `http` and `grpc` (features): classifiers for HTTP responses and gRPC statuses, and
 //!   the mapping of a stack's error to an HTTP response.
+//! - `deferred` (feature `deferred`; `postgres` for a fleet): a durable queue of deferred
+//!   requests, filled by `Fallback::defer` and drained by a `Replayer` through the same
+//!   stack.
 //! - `chaos` and `config` (features `chaos`, `serde`): fault injection for tests and
 //!   staging; settings read from TOML / JSON.
 //!
@@ -59,6 +62,10 @@
 //!   bulkheads, retries, timeouts and fallbacks into your `prometheus::Registry`.
 //! - `chaos`: [`chaos`], a fault-injection layer (errors, latency, hangs, aborted calls at
 //!   seeded rates, switchable at run time) for tests and staging. Not compiled without it.
+//! - `deferred`: `deferred`, a durable queue of deferred requests (an embedded redb store),
+//!   `fallback::Fallback::defer` and `deferred::Replayer`. Adds `redb`.
+//! - `postgres` (includes `deferred`): `deferred::PostgresStore`, one queue shared by a
+//!   fleet. Adds `tokio-postgres` and `deadpool-postgres` (no TLS).
 //! - `serde`: [`config`], every layer's settings read from TOML / JSON (durations like
 //!   `"30s"`), checked by the same builders. Adds `serde` and `humantime`.
 //!
@@ -79,6 +86,8 @@ mod compose;
 #[cfg(feature = "serde")]
 pub mod config;
 mod config_error;
+#[cfg(feature = "deferred")]
+pub mod deferred;
 mod error;
 pub mod fallback;
 #[cfg(feature = "grpc")]

@@ -56,6 +56,8 @@
 //! [`ErrorKind::BulkheadFull`]: crate::ErrorKind::BulkheadFull
 
 mod copy;
+#[cfg(feature = "deferred")]
+mod defer;
 mod future;
 mod handle;
 mod handler;
@@ -65,6 +67,8 @@ mod service;
 
 pub use crate::retry::{CloneRequest, CopyRequest};
 pub use copy::NoCopy;
+#[cfg(feature = "deferred")]
+pub use defer::{Defer, DeferFuture, Deferral};
 pub use future::ResponseFuture;
 pub use handle::Fallback;
 pub use handler::Handler;

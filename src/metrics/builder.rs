@@ -63,6 +63,8 @@ enum Part {
     Retry(RetryPart),
     Timeout(TimeoutPart),
     Fallback(FallbackPart),
+    #[cfg(feature = "deferred")]
+    Deferred(crate::deferred::Queue),
 }
 
 impl Part {
@@ -73,6 +75,8 @@ impl Part {
             Part::Retry(_) => "retry",
             Part::Timeout(_) => "timeout",
             Part::Fallback(_) => "fallback",
+            #[cfg(feature = "deferred")]
+            Part::Deferred(_) => "deferred queue",
         }
     }
 
@@ -83,6 +87,8 @@ impl Part {
             Part::Retry(r) => r.name.as_str(),
             Part::Timeout(t) => t.name.as_str(),
             Part::Fallback(f) => f.name.as_str(),
+            #[cfg(feature = "deferred")]
+            Part::Deferred(q) => q.name(),
         }
     }
 
@@ -97,6 +103,10 @@ impl Part {
             Part::Retry(r) => Scraped::new(RetrySource::new(r.clone(), namespace)?),
             Part::Timeout(t) => Scraped::new(TimeoutSource::new(t.clone(), namespace)?),
             Part::Fallback(f) => Scraped::new(FallbackSource::new(f.clone(), namespace)?),
+            #[cfg(feature = "deferred")]
+            Part::Deferred(q) => {
+                Scraped::new(super::deferred::DeferredSource::new(q.clone(), namespace)?)
+            }
         })
     }
 }
@@ -245,6 +255,38 @@ impl Metrics {
             name: Name::from(fallback.name().to_owned()),
             count: fallback.counter().clone(),
         }));
+        self
+    }
+
+    /// Add a deferred queue (feature `deferred`): `deferred_items{state}`,
+    /// `deferred_enqueued_total`, `deferred_replayed_total{outcome}`,
+    /// `deferred_oldest_age_seconds`. The item counts are the queue's last count; each
+    /// scrape starts a recount in the background (on the scraping thread's tokio runtime, or
+    /// else the one `register` was called on), so they are at most one scrape old.
+    ///
+    /// ```
+    /// # use tower_breakwater::metrics::Metrics;
+    /// use tower_breakwater::deferred::{Queue, RedbStore};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let dir = std::env::temp_dir().join(format!("bw-metrics-deferred-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let queue = Queue::builder("payments", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
+    /// queue.migrate().await.unwrap();
+    /// queue.enqueue("order-1", vec![]).await.unwrap();
+    /// queue.stats().await.unwrap(); // a count, as the recount of a scrape would make
+    ///
+    /// let registry = prometheus::Registry::new();
+    /// Metrics::new().deferred(&queue).register(&registry).unwrap();
+    /// let families = registry.gather();
+    /// let items = families.iter().find(|f| f.name() == "deferred_items").unwrap();
+    /// assert_eq!(items.get_metric().len(), 3); // ready, leased, dead
+    /// # drop(queue); std::fs::remove_dir_all(&dir).ok();
+    /// # }
+    /// ```
+    #[cfg(feature = "deferred")]
+    pub fn deferred(mut self, queue: &crate::deferred::Queue) -> Self {
+        self.parts.push(Part::Deferred(queue.clone()));
         self
     }
 

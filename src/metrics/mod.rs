@@ -48,6 +48,10 @@
 //! | `retry_budget_available` | gauge | | retries the budget could pay for now (layers with a budget) |
 //! | `timeout_timeouts_total` | counter | | calls abandoned at their limit |
 //! | `timeout_limit_seconds` | gauge | | the limit |
+//! | `deferred_items` | gauge | `state`: `ready`, `leased`, `dead` | items in the whole queue (a fleet's, for Postgres), as last counted: each scrape starts a recount in the background, so at most one scrape interval old (feature `deferred`) |
+//! | `deferred_enqueued_total` | counter | | items this process added (a duplicate key is not counted) |
+//! | `deferred_replayed_total` | counter | `outcome`: `delivered`, `failed`, `dead`, `refused` | items this process reported after an attempt: delivered, failed (retried later), dead-lettered, refused by the breaker (attempt given back) |
+//! | `deferred_oldest_age_seconds` | gauge | | age of the oldest ready or leased item, 0 when there is none (alert when it grows) |
 //!
 //! # Cost
 //! No shared write per call. Most values are counters the layers keep anyway (the
@@ -72,6 +76,8 @@
 mod breaker;
 mod builder;
 mod collect;
+#[cfg(feature = "deferred")]
+mod deferred;
 mod error;
 mod layers;
 mod names;
