@@ -15,7 +15,7 @@ use tokio::time::MissedTickBehavior;
 use tower_service::Service;
 
 use super::{DeferredError, Item, Queue};
-use crate::circuit_breaker::{CircuitBreaker, State};
+use crate::circuit_breaker::{CircuitBreaker, State, Transition};
 use crate::{ConfigError, Error};
 
 tokio::task_local! {
@@ -468,15 +468,20 @@ where
     /// ```
     pub fn spawn(self) -> ReplayerTask {
         let stop = Arc::new(Notify::new());
-        let handle = tokio::spawn(self.run(stop.clone()));
+        // Subscribed here, not in the task: a transition right after `spawn` is not missed.
+        let transitions = self.breaker.as_ref().map(CircuitBreaker::subscribe);
+        let handle = tokio::spawn(self.run(transitions, stop.clone()));
         ReplayerTask {
             handle: Some(handle),
             stop,
         }
     }
 
-    async fn run(self, stop: Arc<Notify>) {
-        let mut transitions = self.breaker.as_ref().map(CircuitBreaker::subscribe);
+    async fn run(
+        self,
+        mut transitions: Option<broadcast::Receiver<Transition>>,
+        stop: Arc<Notify>,
+    ) {
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {

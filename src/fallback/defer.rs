@@ -125,7 +125,11 @@ impl<Enc, Ans> Fallback<Defer<Enc, Ans>> {
     /// # drop((queue, fallback)); std::fs::remove_dir_all(&dir).ok();
     /// # }
     /// ```
-    pub fn defer(queue: &Queue, encode: Enc, answer: Ans) -> Self {
+    pub fn defer<Req, Resp>(queue: &Queue, encode: Enc, answer: Ans) -> Self
+    where
+        Enc: Fn(&Req) -> NewItem,
+        Ans: Fn(Req, &Deferral) -> Resp,
+    {
         Fallback::new(
             queue.name_owned(),
             Defer {
