@@ -49,6 +49,7 @@ async fn payments_survive_an_outage_and_none_is_lost() {
         "every order reported"
     );
     assert_eq!(tally.lost, 0, "{tally:?}");
+    assert_eq!(tally.charged_twice, 0, "{tally:?}");
     assert_eq!(tally.refused, 0, "{tally:?}");
     assert_eq!(tally.accepted, 120, "{tally:?}");
     assert_eq!(

@@ -167,6 +167,7 @@ fn print_tally(t: &Tally) {
     println!("charged later (from queue)   {}", t.charged_later);
     println!("still queued                 {}", t.still_queued);
     println!("lost                         {}", t.lost);
+    println!("charged twice                {}", t.charged_twice);
     println!();
     println!(
         "payment service: {} requests, {} charges, {} duplicates absorbed by the idempotency key",

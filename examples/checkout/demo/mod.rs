@@ -123,6 +123,8 @@ pub struct Tally {
     pub server_requests: u64,
     /// Payments sent again after they had been charged (absorbed by the idempotency key).
     pub duplicates: u64,
+    /// Orders the payment service charged more than once.
+    pub charged_twice: u64,
     pub breaker_rejections: u64,
     pub transitions: Vec<(Duration, State, State)>,
     pub wall_time: Duration,
@@ -134,6 +136,7 @@ impl Tally {
     /// True when nothing was lost and every charge is accounted for exactly once.
     pub fn balanced(&self) -> bool {
         self.lost == 0
+            && self.charged_twice == 0
             && self.refused == 0
             && self.charged_at_once + self.charged_later == self.ledger
             && self.ledger + self.still_queued == self.orders
@@ -238,6 +241,7 @@ pub async fn run(config: Config, observer: Arc<dyn Observer>) -> Result<Tally, B
         ledger: server.charged() as u64,
         server_requests: server.requests(),
         duplicates: server.duplicates(),
+        charged_twice: server.charged_twice() as u64,
         breaker_rejections: snapshot.totals.rejected,
         wall_time: started.elapsed(),
         ..Tally::default()
