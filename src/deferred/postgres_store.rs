@@ -312,7 +312,7 @@ impl Sql {
             migrate,
             enqueue: format!(
                 "INSERT INTO {t} (key, payload, enqueued_at, due_at) VALUES ($1, $2, $3, $3)
-                 ON CONFLICT (key) DO NOTHING RETURNING id"
+                 ON CONFLICT (key) DO NOTHING"
             ),
             claim: format!(
                 "WITH next AS (
@@ -413,13 +413,15 @@ impl Store for PostgresStore {
                 .prepare_cached(&self.sql.enqueue)
                 .await
                 .map_err(query_error)?;
+            // ON CONFLICT rather than catching the unique violation: a duplicate must not
+            // write an ERROR line to the server's log.
             let inserted = client
-                .query_opt(&statement, &[&new.key, &new.payload, &db_time(now)])
+                .execute(&statement, &[&new.key, &new.payload, &db_time(now)])
                 .await
                 .map_err(query_error)?;
             Ok(match inserted {
-                Some(_) => Enqueued::Added,
-                None => Enqueued::Duplicate,
+                1 => Enqueued::Added,
+                _ => Enqueued::Duplicate,
             })
         })
     }
