@@ -105,7 +105,7 @@ where
 /// # let dir = std::env::temp_dir().join(format!("bw-rb-doc-{}", std::process::id()));
 /// # std::fs::create_dir_all(&dir).unwrap();
 /// # let queue = Queue::builder("p", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
-/// let svc = service_fn(|()| async { Ok::<_, Error<(), ()>>(()) });
+/// let svc = service_fn(|()| async { Ok::<_, Error<std::io::Error, ()>>(()) });
 /// let err = Replayer::builder(&queue, svc, |_| Ok::<_, String>(())).concurrency(0).build().unwrap_err();
 /// assert_eq!(err.field(), "concurrency");
 /// # drop(queue); std::fs::remove_dir_all(&dir).ok();
@@ -151,7 +151,7 @@ where
     /// # let dir = std::env::temp_dir().join(format!("bw-rnew-doc-{}", std::process::id()));
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// # let queue = Queue::builder("p", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
-    /// let svc = service_fn(|s: String| async move { Ok::<_, Error<(), String>>(s.len()) });
+    /// let svc = service_fn(|s: String| async move { Ok::<_, Error<std::io::Error, String>>(s.len()) });
     /// let replayer = Replayer::builder(&queue, svc, |item| String::from_utf8(item.payload.clone()))
     ///     .build()
     ///     .unwrap();
@@ -192,7 +192,7 @@ where
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// # let queue = Queue::builder("p", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
     /// let breaker = CircuitBreaker::builder("p").build().unwrap();
-    /// let svc = service_fn(|()| async { Ok::<_, Error<(), ()>>(()) });
+    /// let svc = service_fn(|()| async { Ok::<_, Error<std::io::Error, ()>>(()) });
     /// let replayer = Replayer::builder(&queue, svc, |_| Ok::<_, String>(())).breaker(&breaker).build();
     /// # drop((replayer, queue)); std::fs::remove_dir_all(&dir).ok();
     /// ```
@@ -211,7 +211,7 @@ where
     /// # let dir = std::env::temp_dir().join(format!("bw-ri-doc-{}", std::process::id()));
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// # let queue = Queue::builder("p", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
-    /// let svc = service_fn(|()| async { Ok::<_, Error<(), ()>>(()) });
+    /// let svc = service_fn(|()| async { Ok::<_, Error<std::io::Error, ()>>(()) });
     /// let replayer = Replayer::builder(&queue, svc, |_| Ok::<_, String>(()))
     ///     .interval(Duration::from_secs(30))
     ///     .build();
@@ -231,7 +231,7 @@ where
     /// # let dir = std::env::temp_dir().join(format!("bw-rc-doc-{}", std::process::id()));
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// # let queue = Queue::builder("p", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
-    /// let svc = service_fn(|()| async { Ok::<_, Error<(), ()>>(()) });
+    /// let svc = service_fn(|()| async { Ok::<_, Error<std::io::Error, ()>>(()) });
     /// let replayer = Replayer::builder(&queue, svc, |_| Ok::<_, String>(())).concurrency(32).build();
     /// # drop((replayer, queue)); std::fs::remove_dir_all(&dir).ok();
     /// ```
@@ -250,7 +250,7 @@ where
     /// # let dir = std::env::temp_dir().join(format!("bw-rd-doc-{}", std::process::id()));
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// # let queue = Queue::builder("p", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
-    /// let svc = service_fn(|()| async { Ok::<_, Error<(), ()>>(200u16) });
+    /// let svc = service_fn(|()| async { Ok::<_, Error<std::io::Error, ()>>(200u16) });
     /// let replayer = Replayer::builder(&queue, svc, |_| Ok::<_, String>(()))
     ///     .delivered_if(|status: &u16| (200..300).contains(status))
     ///     .build();
@@ -273,7 +273,7 @@ where
     /// # let dir = std::env::temp_dir().join(format!("bw-rbu-doc-{}", std::process::id()));
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// # let queue = Queue::builder("p", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
-    /// let svc = service_fn(|()| async { Ok::<_, Error<(), ()>>(()) });
+    /// let svc = service_fn(|()| async { Ok::<_, Error<std::io::Error, ()>>(()) });
     /// assert!(Replayer::builder(&queue, svc, |_| Ok::<_, String>(())).build().is_ok());
     /// # drop(queue); std::fs::remove_dir_all(&dir).ok();
     /// ```
@@ -328,7 +328,7 @@ where
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// # let queue = Queue::builder("p", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
     /// # queue.migrate().await.unwrap();
-    /// let svc = service_fn(|()| async { Ok::<_, Error<(), ()>>(()) });
+    /// let svc = service_fn(|()| async { Ok::<_, Error<std::io::Error, ()>>(()) });
     /// let replayer = Replayer::builder(&queue, svc, |_| Ok::<_, String>(())).build().unwrap();
     /// assert_eq!(replayer.drain().await.unwrap().delivered, 0); // nothing queued
     /// # drop((replayer, queue)); std::fs::remove_dir_all(&dir).ok();
@@ -460,7 +460,7 @@ where
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// # let queue = Queue::builder("p", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
     /// # queue.migrate().await.unwrap();
-    /// let svc = service_fn(|()| async { Ok::<_, Error<(), ()>>(()) });
+    /// let svc = service_fn(|()| async { Ok::<_, Error<std::io::Error, ()>>(()) });
     /// let task = Replayer::builder(&queue, svc, |_| Ok::<_, String>(())).build().unwrap().spawn();
     /// task.shutdown().await; // lets a drain in progress finish
     /// # drop(queue); std::fs::remove_dir_all(&dir).ok();
@@ -542,7 +542,7 @@ async fn next_transition(
 /// # std::fs::create_dir_all(&dir).unwrap();
 /// # let queue = Queue::builder("p", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
 /// # queue.migrate().await.unwrap();
-/// let svc = service_fn(|()| async { Ok::<_, Error<(), ()>>(()) });
+/// let svc = service_fn(|()| async { Ok::<_, Error<std::io::Error, ()>>(()) });
 /// let task = Replayer::builder(&queue, svc, |_| Ok::<_, String>(())).build().unwrap().spawn();
 /// drop(task); // aborted
 /// # drop(queue); std::fs::remove_dir_all(&dir).ok();
@@ -567,7 +567,7 @@ impl ReplayerTask {
     /// # std::fs::create_dir_all(&dir).unwrap();
     /// # let queue = Queue::builder("p", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
     /// # queue.migrate().await.unwrap();
-    /// # let svc = service_fn(|()| async { Ok::<_, Error<(), ()>>(()) });
+    /// # let svc = service_fn(|()| async { Ok::<_, Error<std::io::Error, ()>>(()) });
     /// let task = Replayer::builder(&queue, svc, |_| Ok::<_, String>(())).build().unwrap().spawn();
     /// task.shutdown().await;
     /// # drop(queue); std::fs::remove_dir_all(&dir).ok();
