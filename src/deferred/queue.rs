@@ -12,6 +12,9 @@ use super::{DeferredError, Enqueued, Item, Millis, NewItem, Release, Stats, Stor
 use crate::config_error::LONGEST;
 use crate::{ConfigError, Name};
 
+/// The most items one claim leases, whatever is asked.
+const MAX_CLAIM: usize = 10_000;
+
 /// The longest `last_error` kept with an item, in bytes.
 const MAX_ERROR_LEN: usize = 1_024;
 
@@ -413,7 +416,8 @@ impl Queue {
         Ok(enqueued)
     }
 
-    /// Lease up to `max` due items (oldest first) for the visibility timeout. Report each
+    /// Lease up to `max` due items (oldest first; at most 10,000 at a time) for the
+    /// visibility timeout. Report each
     /// with [`delivered`](Queue::delivered), [`failed`](Queue::failed) or
     /// [`unsent`](Queue::unsent); one that is not reported comes back when its lease runs
     /// out.
@@ -440,7 +444,10 @@ impl Queue {
         }
         let now = self.now();
         let lease_until = now.saturating_add(millis(self.inner.visibility_timeout));
-        self.inner.store.claim(max, now, lease_until).await
+        self.inner
+            .store
+            .claim(max.min(MAX_CLAIM), now, lease_until)
+            .await
     }
 
     /// These claimed items were delivered: forget them.

@@ -102,7 +102,8 @@ fn is_migrated(db: &Database) -> bool {
 }
 
 /// Apply `batch` in one transaction and answer every request. Returns false (answering
-/// nobody, leaving `batch` as it was) if a write failed and the batch had more than one.
+/// nobody, leaving `batch` as it was, the transaction rolled back) if a write failed and the
+/// batch had more than one.
 fn commit_together(db: &Database, migrated: &mut bool, batch: &mut Vec<Request>) -> bool {
     let answer_all = |batch: &mut Vec<Request>, error: DeferredError| {
         for request in batch.drain(..) {
@@ -131,8 +132,14 @@ fn commit_together(db: &Database, migrated: &mut bool, batch: &mut Vec<Request>)
             Err(DeferredError::NotMigrated { store }) => {
                 results.push(Err(DeferredError::NotMigrated { store }))
             }
-            Err(e) if batch.len() == 1 => results.push(Err(e)),
-            Err(_) => return false, // dropping `tx` rolls it back
+            // A failed write may have changed part of what it touched: roll it back (drop
+            // `tx`) rather than commit half of it.
+            Err(e) if batch.len() == 1 => {
+                drop(tx);
+                answer_all(batch, e);
+                return true;
+            }
+            Err(_) => return false,
             Ok(done) => results.push(Ok(done)),
         }
     }
