@@ -11,6 +11,13 @@
 //! a [`Replayer`] drains the queue through the same stack when the breaker closes and on an
 //! interval. With feature `metrics`, `Metrics::deferred` exports the queue's counts.
 //!
+//! Files: `store.rs` (the trait), `item.rs` (what is stored), `redb_store.rs` with
+//! `redb_writer.rs` (its group-committing writer thread) and `redb_record.rs` (its row
+//! layout), `postgres_store.rs` with `postgres_sql.rs` (its statements), `queue.rs` and
+//! `builder.rs` (the queue and its settings), `report.rs` (delivered / failed / unsent),
+//! `replayer.rs` and `replayer_task.rs` (draining, now or in the background),
+//! `counters.rs` (what the metrics read), `error.rs`.
+//!
 //! # Promises (each tested on both stores)
 //! - **Durable enqueue.** When [`Queue::enqueue`] (or the fallback's answer) returns, the item
 //!   is committed and fsync'd: redb commits with its default `Immediate` durability;
@@ -89,9 +96,12 @@
 //! # }
 //! ```
 
+mod builder;
 mod counters;
 mod error;
 mod item;
+#[cfg(feature = "postgres")]
+mod postgres_sql;
 #[cfg(feature = "postgres")]
 mod postgres_store;
 mod queue;
@@ -99,16 +109,21 @@ mod redb_record;
 mod redb_store;
 mod redb_writer;
 mod replayer;
+mod replayer_task;
+mod report;
 mod store;
 
+pub use builder::QueueBuilder;
 #[cfg(feature = "metrics")]
 pub(crate) use counters::REPLAY_OUTCOMES;
 pub use error::DeferredError;
 pub use item::{Enqueued, Item, ItemState, Millis, NewItem, Release, Stats, MAX_KEY_LEN};
 #[cfg(feature = "postgres")]
 pub use postgres_store::{PostgresStore, PostgresStoreBuilder};
-pub use queue::{Fate, Queue, QueueBuilder};
+pub use queue::Queue;
 pub use redb_store::RedbStore;
 pub(crate) use replayer::is_replaying;
-pub use replayer::{DrainReport, Replayer, ReplayerBuilder, ReplayerTask};
+pub use replayer::{DrainReport, Replayer, ReplayerBuilder};
+pub use replayer_task::ReplayerTask;
+pub use report::Fate;
 pub use store::{Store, StoreFuture};
