@@ -374,3 +374,41 @@ fn render(registry: &prometheus::Registry) -> String {
         .unwrap();
     String::from_utf8(text).unwrap()
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_whose_fallback_runs_in_another_task_is_not_lost() {
+    let queue = queue_on(redb("other-task")).await;
+    let breaker = CircuitBreaker::builder("payments")
+        .consecutive_failures(100)
+        .build()
+        .unwrap();
+    let fallback = Fallback::defer(&queue, encode, |order, _| order)
+        .on(ErrorKind::Inner)
+        .copy_request();
+    let stack = Resilience::builder("payments")
+        .fallback(&fallback)
+        .circuit_breaker(&breaker)
+        .build()
+        .unwrap()
+        .layer(service_fn(|_: u64| async {
+            Err::<u64, _>(std::io::Error::other("card processor down"))
+        }));
+    // Each call runs in a task of its own, as behind a Buffer: the replayer's task-local
+    // mark does not reach the fallback.
+    let elsewhere = service_fn(move |order: u64| {
+        let stack = stack.clone();
+        async move { tokio::spawn(stack.oneshot(order)).await.unwrap() }
+    });
+    assert_eq!(elsewhere.clone().oneshot(8).await.unwrap(), 8); // deferred
+    let replayer = tower_breakwater::deferred::Replayer::builder(&queue, elsewhere, decode)
+        .build()
+        .unwrap();
+    let report = replayer.drain().await.unwrap();
+    assert_eq!((report.delivered, report.failed), (0, 1), "{report:?}");
+    let item = queue
+        .find("order-8")
+        .await
+        .unwrap()
+        .expect("still queued, not lost");
+    assert_eq!(item.attempts, 1);
+}

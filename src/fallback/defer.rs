@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::{Fallback, Handler};
-use crate::deferred::{is_replaying, Enqueued, NewItem, Queue};
+use crate::deferred::{is_replaying, Enqueued, ItemState, NewItem, Queue};
 use crate::{Error, ErrorKind};
 
 /// Why and how a request was deferred, for the "accepted, pending" answer.
@@ -89,7 +89,9 @@ impl<Enc, Ans> Fallback<Defer<Enc, Ans>> {
     /// If the enqueue fails, the caller gets the original error (and a `tracing` error is
     /// logged): nothing is answered "accepted" that is not on disk. Inside a replayer's
     /// delivery it also passes the error on, so a replay that fails is retried from the
-    /// queue instead of being queued again.
+    /// queue instead of being queued again; so does a call whose key's item is leased to a
+    /// drainer right now (a replay whose fallback runs in another task, e.g. behind a
+    /// `Buffer`, where the replayer's task-local mark is not seen).
     ///
     /// ```
     /// use tower_breakwater::circuit_breaker::CircuitBreaker;
@@ -166,6 +168,10 @@ where
         Box::pin(async move {
             let key = item.key.clone();
             match queue.enqueue_item(item).await {
+                // The key's item is leased to a drainer: most likely this call is its replay,
+                // through a stack where this fallback runs outside the replayer's task (behind
+                // a `Buffer`, say). "Accepted" would read as delivered and lose the item.
+                Ok(Enqueued::Duplicate) if being_delivered(&queue, &key).await => Err(error),
                 Ok(enqueued) => {
                     let deferral = Deferral {
                         reason: error.kind(),
@@ -180,5 +186,14 @@ where
                 }
             }
         })
+    }
+}
+
+/// True if the queue's item with this key is leased now (or it cannot tell).
+async fn being_delivered(queue: &Queue, key: &str) -> bool {
+    match queue.find(key).await {
+        Ok(Some(item)) => item.state == ItemState::Leased && item.due_at > queue.now(),
+        Ok(None) => false,
+        Err(_) => true,
     }
 }
