@@ -19,6 +19,9 @@
 //! - `outlier` (feature `outlier`): per-endpoint ejection for a `tower::balance` pool
 //!   (Envoy's outlier detection, Istio's `outlierDetection`), ejection as readiness, and
 //!   a load for P2C with failure penalties.
+//! - `deferred` (feature `deferred`; `postgres` for a fleet): a durable queue of deferred
+//!   requests, filled by `Fallback::defer` and drained by a `Replayer` through the same
+//!   stack.
 //! - `chaos` and `config` (features `chaos`, `serde`): fault injection for tests and
 //!   staging; settings read from TOML / JSON.
 //!
@@ -65,6 +68,10 @@
 //!   `outlier::istio`, an Istio `DestinationRule` read from YAML (adds `saphyr`).
 //! - `chaos`: [`chaos`], a fault-injection layer (errors, latency, hangs, aborted calls at
 //!   seeded rates, switchable at run time) for tests and staging. Not compiled without it.
+//! - `deferred`: `deferred`, a durable queue of deferred requests (an embedded redb store),
+//!   `fallback::Fallback::defer` and `deferred::Replayer`. Adds `redb`.
+//! - `postgres` (includes `deferred`): `deferred::PostgresStore`, one queue shared by a
+//!   fleet. Adds `tokio-postgres` and `deadpool-postgres` (no TLS).
 //! - `serde`: [`config`], every layer's settings read from TOML / JSON (durations like
 //!   `"30s"`), checked by the same builders. Adds `serde` and `humantime`.
 //!
@@ -94,6 +101,8 @@ mod compose;
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod config;
 mod config_error;
+#[cfg(feature = "deferred")]
+pub mod deferred;
 mod error;
 pub mod fallback;
 #[cfg(feature = "grpc")]

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use demo::script::Script;
-use demo::{Config, Observer, OrderOutcome};
+use demo::{Config, Observer, OrderOutcome, StoreChoice};
 use tower_breakwater::circuit_breaker::State;
 
 #[derive(Default)]
@@ -33,7 +33,7 @@ async fn payments_survive_an_outage_and_none_is_lost() {
     let config = Config {
         orders: 120,
         script: Script::parse("healthy=600ms,errors=800ms,hanging=800ms,healthy=1500ms").unwrap(),
-        db: dir.join("queue.redb"),
+        store: StoreChoice::Redb(dir.join("queue.redb")),
         drain_deadline: Duration::from_secs(10),
         metrics_port: 0,
     };
@@ -49,6 +49,7 @@ async fn payments_survive_an_outage_and_none_is_lost() {
         "every order reported"
     );
     assert_eq!(tally.lost, 0, "{tally:?}");
+    assert_eq!(tally.charged_twice, 0, "{tally:?}");
     assert_eq!(tally.refused, 0, "{tally:?}");
     assert_eq!(tally.accepted, 120, "{tally:?}");
     assert_eq!(

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 /// Every metric the dashboard may query. Keep in step with the metrics module.
-const KNOWN: [&str; 11] = [
+const KNOWN: [&str; 15] = [
     "circuit_breaker_state",
     "circuit_breaker_calls_total",
     "circuit_breaker_failures_total",
@@ -18,10 +18,14 @@ const KNOWN: [&str; 11] = [
     "bulkhead_rejected_total",
     "retry_attempts_total",
     "timeout_timeouts_total",
+    "deferred_items",
+    "deferred_oldest_age_seconds",
+    "deferred_enqueued_total",
+    "deferred_replayed_total",
 ];
 
 /// Label names the dashboard may filter or group on (bounded ones only).
-const LABELS: [&str; 4] = ["name", "outcome", "from", "to"];
+const LABELS: [&str; 5] = ["name", "outcome", "from", "to", "state"];
 
 fn dashboard() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards/breakwater.json");
@@ -76,9 +80,15 @@ fn every_query_uses_known_metrics_and_every_metric_is_shown() {
             let metrics: Vec<&str> = identifiers(expr)
                 .into_iter()
                 .filter(|id| {
-                    ["circuit_breaker_", "bulkhead_", "retry_", "timeout_"]
-                        .iter()
-                        .any(|prefix| id.starts_with(prefix))
+                    [
+                        "circuit_breaker_",
+                        "bulkhead_",
+                        "retry_",
+                        "timeout_",
+                        "deferred_",
+                    ]
+                    .iter()
+                    .any(|prefix| id.starts_with(prefix))
                 })
                 .collect();
             assert!(!metrics.is_empty(), "{expr} queries no breakwater metric");

@@ -5,8 +5,9 @@
 //! health follows a script (healthy → 500s → hanging → healthy), and an order service whose
 //! hyper client is wrapped in breakwater's stack (fallback, retry with a budget, circuit
 //! breaker, timeout). When payments cannot be made, orders are accepted as "pending payment"
-//! and the payments wait in a durable queue on disk (redb); when the breaker closes again
-//! the queue is drained through the same client.
+//! and the payments wait in breakwater's durable queue (`tower_breakwater::deferred`: a
+//! redb file by default, PostgreSQL with `--store`); when the breaker closes again a
+//! `Replayer` drains the queue through the same client.
 //!
 //! It prints a timeline of phases and breaker transitions, then a tally, and exits non-zero
 //! if a payment was lost.
@@ -14,6 +15,7 @@
 //! ```text
 //! cargo run --example checkout
 //! cargo run --example checkout -- --orders 1000 --script healthy=1s,errors=3s,healthy=4s
+//! cargo run --example checkout -- --store postgres://postgres@127.0.0.1:5432/test
 //! ```
 
 mod demo;
@@ -27,17 +29,19 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tower_breakwater::circuit_breaker::State;
 
 use demo::script::{Health, Script};
-use demo::{Config, Observer, OrderOutcome, Tally};
+use demo::{Config, Observer, OrderOutcome, StoreChoice, Tally};
 
 const USAGE: &str = "\
-usage: checkout [--orders N] [--script PHASES] [--db PATH] [--port PORT]
+usage: checkout [--orders N] [--script PHASES] [--db PATH | --store URL] [--port PORT]
 
   --orders N       orders to take, spread evenly over the script (default 400)
   --script PHASES  the payment service's health, e.g. the default
                    healthy=2s,errors=2.5s,hanging=2.5s,healthy=3s
                    (healthy | errors: 500 at once | hanging: never answers; end healthy)
-  --db PATH        the durable queue's file (default: a fresh file in the temp dir,
-                   removed at the end if empty)
+  --db PATH        the durable queue's redb file (default: a fresh file in the temp
+                   dir, removed at the end if empty)
+  --store URL      keep the queue in PostgreSQL instead (postgres://user@host:port/db),
+                   in a schema of this run's own, dropped at the end if empty
   --port PORT      serve /metrics on 127.0.0.1:PORT while it runs (default: a free port)";
 
 #[tokio::main]
@@ -52,13 +56,20 @@ async fn main() -> ExitCode {
     let db = args.db.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("breakwater-checkout-{}.redb", std::process::id()))
     });
+    let store = match &args.store {
+        Some(url) => StoreChoice::Postgres {
+            url: url.clone(),
+            schema: format!("breakwater_checkout_{}", std::process::id()),
+        },
+        None => StoreChoice::Redb(db.clone()),
+    };
     println!(
         "checkout: {} orders over {:.1}s; payment service: {}",
         args.orders,
         args.script.total().as_secs_f64(),
         args.script
     );
-    println!("durable queue: {}", db.display());
+    println!("durable queue: {store}");
 
     let bar = ProgressBar::new(args.orders);
     bar.set_style(
@@ -69,7 +80,7 @@ async fn main() -> ExitCode {
     let config = Config {
         orders: args.orders,
         script: args.script,
-        db: db.clone(),
+        store: store.clone(),
         drain_deadline: Duration::from_secs(10),
         metrics_port: args.port,
     };
@@ -83,8 +94,14 @@ async fn main() -> ExitCode {
     };
     bar.finish_and_clear();
     print_tally(&tally);
-    if args.db.is_none() && tally.still_queued == 0 {
-        let _ = std::fs::remove_file(&db);
+    if tally.still_queued == 0 {
+        match &store {
+            StoreChoice::Redb(path) if args.db.is_none() => {
+                let _ = std::fs::remove_file(path);
+            }
+            StoreChoice::Postgres { url, schema } => drop_schema(url, schema).await,
+            StoreChoice::Redb(_) => {}
+        }
     }
     if tally.balanced() {
         ExitCode::SUCCESS
@@ -131,15 +148,11 @@ impl Observer for Progress {
         self.bar.inc(1);
     }
 
-    fn drained(&self, charged: u64, still_queued: u64) {
-        if charged > 0 {
-            let text = format!("drained {charged} queued payments ({still_queued} left)");
-            if self.bar.is_hidden() {
-                println!("              {text}");
-            } else {
-                self.bar.println(format!("              {text}"));
-            }
-        }
+    fn drained(&self, at: Duration, charged: u64, still_queued: u64) {
+        self.line(
+            at,
+            format!("the replayer charged {charged} queued payments ({still_queued} left)"),
+        );
     }
 }
 
@@ -154,6 +167,7 @@ fn print_tally(t: &Tally) {
     println!("charged later (from queue)   {}", t.charged_later);
     println!("still queued                 {}", t.still_queued);
     println!("lost                         {}", t.lost);
+    println!("charged twice                {}", t.charged_twice);
     println!();
     println!(
         "payment service: {} requests, {} charges, {} duplicates absorbed by the idempotency key",
@@ -166,7 +180,7 @@ fn print_tally(t: &Tally) {
     );
     println!("wall time: {:.1}s", t.wall_time.as_secs_f64());
     println!();
-    println!("last scrape of /metrics (the breaker's series):");
+    println!("last scrape of /metrics (the breaker's and the queue's series):");
     for line in &t.breaker_metrics {
         println!("  {line}");
     }
@@ -176,6 +190,7 @@ struct Args {
     orders: u64,
     script: Script,
     db: Option<PathBuf>,
+    store: Option<String>,
     port: u16,
 }
 
@@ -185,6 +200,7 @@ impl Args {
             orders: 400,
             script: Script::classic(),
             db: None,
+            store: None,
             port: 0,
         };
         while let Some(flag) = args.next() {
@@ -199,6 +215,13 @@ impl Args {
                 }
                 "--script" => parsed.script = Script::parse(&value()?)?,
                 "--db" => parsed.db = Some(PathBuf::from(value()?)),
+                "--store" => {
+                    let url = value()?;
+                    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                        return Err("--store takes a postgres://… URL".to_string());
+                    }
+                    parsed.store = Some(url);
+                }
                 "--port" => {
                     parsed.port = value()?
                         .parse()
@@ -208,6 +231,20 @@ impl Args {
                 other => return Err(format!("unknown argument '{other}'")),
             }
         }
+        if parsed.db.is_some() && parsed.store.is_some() {
+            return Err("--db and --store: choose one".to_string());
+        }
         Ok(parsed)
     }
+}
+
+/// Drop this run's schema (its queue is empty).
+async fn drop_schema(url: &str, schema: &str) {
+    let Ok((client, connection)) = tokio_postgres::connect(url, tokio_postgres::NoTls).await else {
+        return;
+    };
+    tokio::spawn(connection);
+    let _ = client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await;
 }

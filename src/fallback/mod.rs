@@ -98,6 +98,8 @@
 //! [`ErrorKind::BulkheadFull`]: crate::ErrorKind::BulkheadFull
 
 mod copy;
+#[cfg(feature = "deferred")]
+mod defer;
 mod future;
 mod handle;
 mod handler;
@@ -107,6 +109,8 @@ mod service;
 
 pub use crate::retry::{CloneRequest, CopyRequest};
 pub use copy::NoCopy;
+#[cfg(feature = "deferred")]
+pub use defer::{Defer, DeferFuture, Deferral};
 pub use future::ResponseFuture;
 pub use handle::Fallback;
 pub use handler::{Answer, Answering, Handler};

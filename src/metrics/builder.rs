@@ -71,6 +71,8 @@ enum Part {
     Fallback(FallbackPart),
     #[cfg(feature = "outlier")]
     Outlier(crate::outlier::OutlierDetector),
+    #[cfg(feature = "deferred")]
+    Deferred(crate::deferred::Queue),
 }
 
 impl Part {
@@ -84,6 +86,8 @@ impl Part {
             Part::Fallback(_) => "fallback",
             #[cfg(feature = "outlier")]
             Part::Outlier(_) => "outlier detector",
+            #[cfg(feature = "deferred")]
+            Part::Deferred(_) => "deferred queue",
         }
     }
 
@@ -97,6 +101,8 @@ impl Part {
             Part::Fallback(f) => f.name.as_str(),
             #[cfg(feature = "outlier")]
             Part::Outlier(d) => d.name(),
+            #[cfg(feature = "deferred")]
+            Part::Deferred(q) => q.name(),
         }
     }
 
@@ -115,6 +121,10 @@ impl Part {
             #[cfg(feature = "outlier")]
             Part::Outlier(d) => {
                 Scraped::new(super::outlier::OutlierSource::new(d.clone(), namespace)?)
+            }
+            #[cfg(feature = "deferred")]
+            Part::Deferred(q) => {
+                Scraped::new(super::deferred::DeferredSource::new(q.clone(), namespace)?)
             }
         })
     }
@@ -360,6 +370,38 @@ impl Metrics {
     #[cfg(feature = "outlier")]
     pub fn outlier(mut self, detector: &crate::outlier::OutlierDetector) -> Self {
         self.parts.push(Part::Outlier(detector.clone()));
+        self
+    }
+
+    /// Add a deferred queue (feature `deferred`): `deferred_items{state}`,
+    /// `deferred_enqueued_total`, `deferred_replayed_total{outcome}`,
+    /// `deferred_oldest_age_seconds`. The item counts are the queue's last count; each
+    /// scrape starts a recount in the background (on the scraping thread's tokio runtime, or
+    /// else the one `register` was called on), so they are at most one scrape old.
+    ///
+    /// ```
+    /// # use tower_breakwater::metrics::Metrics;
+    /// use tower_breakwater::deferred::{Queue, RedbStore};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let dir = std::env::temp_dir().join(format!("bw-metrics-deferred-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let queue = Queue::builder("payments", RedbStore::open(dir.join("q.redb")).unwrap()).build().unwrap();
+    /// queue.migrate().await.unwrap();
+    /// queue.enqueue("order-1", vec![]).await.unwrap();
+    /// queue.stats().await.unwrap(); // a count, as the recount of a scrape would make
+    ///
+    /// let registry = prometheus::Registry::new();
+    /// Metrics::new().deferred(&queue).register(&registry).unwrap();
+    /// let families = registry.gather();
+    /// let items = families.iter().find(|f| f.name() == "deferred_items").unwrap();
+    /// assert_eq!(items.get_metric().len(), 3); // ready, leased, dead
+    /// # drop(queue); std::fs::remove_dir_all(&dir).ok();
+    /// # }
+    /// ```
+    #[cfg(feature = "deferred")]
+    pub fn deferred(mut self, queue: &crate::deferred::Queue) -> Self {
+        self.parts.push(Part::Deferred(queue.clone()));
         self
     }
 

@@ -55,6 +55,10 @@
 //! | `outlier_ejections_refused_total` | counter | | enforced ejections refused by `max_ejection_percent` |
 //! | `outlier_endpoint_ejected` | gauge | `endpoint` | 1 while ejected, else 0; the first 100 endpoints of the pool |
 //! | `outlier_endpoints_unlisted` | gauge | | endpoints beyond that cap |
+//! | `deferred_items` | gauge | `state`: `ready`, `leased`, `dead` | items in the whole queue (a fleet's, for Postgres), as last counted: each scrape starts a recount in the background, so at most one scrape interval old (feature `deferred`) |
+//! | `deferred_enqueued_total` | counter | | items this process added (a duplicate key is not counted) |
+//! | `deferred_replayed_total` | counter | `outcome`: `delivered`, `failed`, `dead`, `refused` | items this process reported after an attempt: delivered, failed (retried later), dead-lettered, refused by the breaker (attempt given back) |
+//! | `deferred_oldest_age_seconds` | gauge | | age of the oldest ready or leased item, 0 when there is none (alert when it grows) |
 //!
 //! # Cost
 //! No shared write per call. Most values are counters the layers keep anyway (the
@@ -80,6 +84,8 @@ mod breaker;
 mod builder;
 mod cap;
 mod collect;
+#[cfg(feature = "deferred")]
+mod deferred;
 mod error;
 mod keyed;
 mod layers;

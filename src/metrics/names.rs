@@ -38,6 +38,7 @@ pub(crate) const BREAKER_FALLBACKS: (&str, &str) = (
 /// the rest in `key="other"`). Names of their own: a registry refuses one name with two
 /// sets of label names, and a program may have both kinds.
 pub(crate) const KEY_LABEL: &str = "key";
+/// The `state` label of `keyed_circuit_breaker_keys` and `deferred_items`.
 pub(crate) const STATE_LABEL: &str = "state";
 pub(crate) const KEYED_STATE: (&str, &str) = (
     "keyed_circuit_breaker_state",
@@ -115,3 +116,20 @@ pub(crate) const TIMEOUT_TIMEOUTS: (&str, &str) = (
 );
 pub(crate) const TIMEOUT_LIMIT: (&str, &str) =
     ("timeout_limit_seconds", "The time limit of each call.");
+
+pub(crate) const DEFERRED_ITEMS: (&str, &str) = (
+    "deferred_items",
+    "Items in the deferred queue by state (the whole queue, as last counted).",
+);
+pub(crate) const DEFERRED_ENQUEUED: (&str, &str) = (
+    "deferred_enqueued_total",
+    "Items this process added to the deferred queue (duplicates of a held key not counted).",
+);
+pub(crate) const DEFERRED_REPLAYED: (&str, &str) = (
+    "deferred_replayed_total",
+    "Deferred items this process reported after a delivery attempt, by outcome.",
+);
+pub(crate) const DEFERRED_OLDEST_AGE: (&str, &str) = (
+    "deferred_oldest_age_seconds",
+    "Age of the oldest ready or leased item of the deferred queue (0 when there is none).",
+);

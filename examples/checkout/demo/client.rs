@@ -1,7 +1,8 @@
 //! The order service's payment client: hyper-util's HTTP client inside the breakwater stack.
 //!
 //! ```text
-//! fallback   a refused or failed payment is queued on disk; the order gets 202 "deferred"
+//! fallback   a refused or failed payment is deferred to the durable queue
+//!            (tower_breakwater::deferred); the order gets 202 "deferred" once it is on disk
 //! retry      up to 3 attempts for 5xx and timeouts, within a 20% retry budget
 //! breaker    opens on 5 failures in a row (a 5xx, a 429 or a timeout), open 1 s, 2 trials
 //! timeout    200 ms per attempt
@@ -21,13 +22,13 @@ use prometheus::Registry;
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, ServiceBuilder};
 use tower_breakwater::circuit_breaker::CircuitBreaker;
-use tower_breakwater::fallback::Fallback;
+use tower_breakwater::deferred::{Item, NewItem, Queue};
+use tower_breakwater::fallback::{Deferral, Fallback};
 use tower_breakwater::http::ResponseClassifier;
 use tower_breakwater::metrics::Metrics;
 use tower_breakwater::retry::{Backoff, Budget, Jitter, Predicate, RetryLayer, RetryOnError};
 use tower_breakwater::{ConfigError, Error, ErrorKind, Resilience};
 
-use super::queue::DurableQueue;
 use super::Payment;
 
 pub type PaymentResponse = Response<Bytes>;
@@ -55,7 +56,7 @@ pub fn breaker() -> Result<CircuitBreaker, ConfigError> {
 pub fn payment_client(
     addr: SocketAddr,
     breaker: &CircuitBreaker,
-    queue: DurableQueue,
+    queue: &Queue,
     registry: &Registry,
 ) -> Result<PaymentClient, BoxError> {
     let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
@@ -93,35 +94,13 @@ pub fn payment_client(
         })
         .build()?;
 
-    // Every failure left after retries ends here: the order is accepted all the same and
-    // the payment waits on disk. Refusals hand the payment back; sent calls need a copy.
-    let fallback = Fallback::new("payments", move |error: PaymentError, payment| {
-        let queue = queue.clone();
-        async move {
-            let Some(payment) = payment else {
-                return Err(error);
-            };
-            if let Err(e) = queue.push(payment).await {
-                // Not on disk: tell the caller, who must not accept the order.
-                return Err(Error::Inner(format!("queue write failed: {e}").into()));
-            }
-            let reason = match error.kind() {
-                ErrorKind::Rejected => "breaker-open",
-                ErrorKind::Timeout => "timeout",
-                ErrorKind::RetriesExhausted => "retries-exhausted",
-                _ => "failed",
-            };
-            Ok(Response::builder()
-                .status(StatusCode::ACCEPTED)
-                .header(DEFERRED, reason)
-                .body(Bytes::new())
-                .expect("a valid response"))
-        }
-    })
-    .on(ErrorKind::Timeout)
-    .on(ErrorKind::RetriesExhausted)
-    .on(ErrorKind::Inner)
-    .copy_request();
+    // Every failure left after retries ends here: the order is accepted all the same once
+    // the payment is on disk. Refusals hand the payment back; sent calls need a copy.
+    let fallback = Fallback::defer(queue, encode, accepted_pending)
+        .on(ErrorKind::Timeout)
+        .on(ErrorKind::RetriesExhausted)
+        .on(ErrorKind::Inner)
+        .copy_request();
 
     let stack = Resilience::builder("payments")
         .fallback(&fallback)
@@ -134,6 +113,7 @@ pub fn payment_client(
         .retry(&retry)
         .timeout(stack.timeout_layer())
         .fallback(&fallback)
+        .deferred(queue)
         .register(registry)?;
     Ok(BoxCloneSyncService::new(stack.layer(payments)))
 }
@@ -142,4 +122,42 @@ async fn read_body(response: Response<Incoming>) -> Result<PaymentResponse, BoxE
     let (parts, body) = response.into_parts();
     let body = body.collect().await?.to_bytes();
     Ok(Response::from_parts(parts, body))
+}
+
+/// The queued form of a payment: the order number is the idempotency key, the amount the
+/// payload.
+pub fn encode(payment: &Payment) -> NewItem {
+    NewItem::new(
+        payment.order.to_string(),
+        payment.cents.to_le_bytes().to_vec(),
+    )
+}
+
+/// A queued payment, back (for the replayer).
+pub fn decode(item: &Item) -> Result<Payment, String> {
+    let order = item
+        .key
+        .parse()
+        .map_err(|_| format!("key '{}' is not an order", item.key))?;
+    let cents = <[u8; 8]>::try_from(item.payload.as_slice())
+        .map_err(|_| format!("{} bytes, not an amount", item.payload.len()))?;
+    Ok(Payment {
+        order,
+        cents: u64::from_le_bytes(cents),
+    })
+}
+
+/// The fallback's answer, given once the payment is durable: 202, and why it waits.
+fn accepted_pending(_: Payment, deferral: &Deferral) -> PaymentResponse {
+    let reason = match deferral.reason() {
+        ErrorKind::Rejected => "breaker-open",
+        ErrorKind::Timeout => "timeout",
+        ErrorKind::RetriesExhausted => "retries-exhausted",
+        _ => "failed",
+    };
+    Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .header(DEFERRED, reason)
+        .body(Bytes::new())
+        .expect("a valid response")
 }

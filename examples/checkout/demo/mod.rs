@@ -2,13 +2,14 @@
 //!
 //! Orders arrive at a steady pace while the payment service follows its fault script. Each
 //! order calls payments through the breakwater stack (see `client.rs`); whatever cannot be
-//! charged now is accepted as "pending payment" and its payment is queued on disk. Each time
-//! the breaker closes, and once more at the end, the queue is drained through the same client.
+//! charged now is accepted as "pending payment" and its payment is deferred to a durable
+//! queue (`tower_breakwater::deferred`: redb on disk, or PostgreSQL). A `Replayer` drains
+//! the queue through the same client each time the breaker closes and on an interval; at the
+//! end the demo waits for the queue to empty.
 
 pub mod client;
 pub mod metrics_server;
 pub mod payment_server;
-pub mod queue;
 pub mod script;
 
 use std::net::SocketAddr;
@@ -21,10 +22,10 @@ use tokio::sync::Mutex;
 use tokio::time::{Instant, MissedTickBehavior};
 use tower::{BoxError, ServiceExt};
 use tower_breakwater::circuit_breaker::{CircuitBreaker, State};
+use tower_breakwater::deferred::{PostgresStore, Queue, RedbStore, Replayer};
 
 use client::{PaymentClient, DEFERRED};
 use payment_server::PaymentServer;
-use queue::DurableQueue;
 use script::{Health, Script};
 
 /// A payment the order service owes the payment service.
@@ -34,11 +35,47 @@ pub struct Payment {
     pub cents: u64,
 }
 
+/// Where the deferred payments are kept.
+#[derive(Debug, Clone)]
+pub enum StoreChoice {
+    /// An embedded redb file (nothing to install).
+    Redb(PathBuf),
+    /// A PostgreSQL server: `url`, and the schema of this run's table.
+    Postgres { url: String, schema: String },
+}
+
+impl std::fmt::Display for StoreChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreChoice::Redb(path) => write!(f, "redb file {}", path.display()),
+            StoreChoice::Postgres { url, schema } => {
+                write!(f, "postgres {url}, table {schema}.breakwater_deferred")
+            }
+        }
+    }
+}
+
+impl StoreChoice {
+    /// The queue of deferred payments, its schema created.
+    pub async fn open(&self) -> Result<Queue, BoxError> {
+        let builder = match self {
+            StoreChoice::Redb(path) => Queue::builder("payments", RedbStore::open(path)?),
+            StoreChoice::Postgres { url, schema } => {
+                let store = PostgresStore::builder(url).schema(schema).connect().await?;
+                Queue::builder("payments", store)
+            }
+        };
+        let queue = builder.build()?;
+        queue.migrate().await?;
+        Ok(queue)
+    }
+}
+
 pub struct Config {
     pub orders: u64,
     pub script: Script,
     /// Where the durable queue lives.
-    pub db: PathBuf,
+    pub store: StoreChoice,
     /// How long the final drain may take once the orders are in.
     pub drain_deadline: Duration,
     /// Where `/metrics` is served on 127.0.0.1 (0: any free port).
@@ -64,7 +101,7 @@ pub trait Observer: Send + Sync + 'static {
     fn phase(&self, _at: Duration, _health: Health) {}
     fn transition(&self, _at: Duration, _from: State, _to: State) {}
     fn order(&self, _outcome: OrderOutcome) {}
-    fn drained(&self, _charged: u64, _still_queued: u64) {}
+    fn drained(&self, _at: Duration, _charged: u64, _still_queued: u64) {}
 }
 
 /// The end of the story.
@@ -86,6 +123,8 @@ pub struct Tally {
     pub server_requests: u64,
     /// Payments sent again after they had been charged (absorbed by the idempotency key).
     pub duplicates: u64,
+    /// Orders the payment service charged more than once.
+    pub charged_twice: u64,
     pub breaker_rejections: u64,
     pub transitions: Vec<(Duration, State, State)>,
     pub wall_time: Duration,
@@ -97,6 +136,7 @@ impl Tally {
     /// True when nothing was lost and every charge is accounted for exactly once.
     pub fn balanced(&self) -> bool {
         self.lost == 0
+            && self.charged_twice == 0
             && self.refused == 0
             && self.charged_at_once + self.charged_later == self.ledger
             && self.ledger + self.still_queued == self.orders
@@ -105,10 +145,10 @@ impl Tally {
 
 pub async fn run(config: Config, observer: Arc<dyn Observer>) -> Result<Tally, BoxError> {
     let (server, addr) = PaymentServer::start().await?;
-    let queue = DurableQueue::open(&config.db)?;
+    let queue = config.store.open().await?;
     let breaker = client::breaker()?;
     let registry = prometheus::Registry::new();
-    let client = client::payment_client(addr, &breaker, queue.clone(), &registry)?;
+    let client = client::payment_client(addr, &breaker, &queue, &registry)?;
     let metrics = metrics_server::serve(registry, config.metrics_port).await?;
     observer.serving_metrics(metrics);
     let started = Instant::now();
@@ -119,17 +159,33 @@ pub async fn run(config: Config, observer: Arc<dyn Observer>) -> Result<Tally, B
         started,
         observer.clone(),
     ));
-    let drainer = Arc::new(Drainer::new(
-        client.clone(),
-        queue.clone(),
-        observer.clone(),
-    ));
+    let timeline = Arc::new(Mutex::new(Vec::new()));
     let transitions = tokio::spawn(watch_breaker(
         breaker.clone(),
-        drainer.clone(),
+        timeline.clone(),
         started,
         observer.clone(),
     ));
+    // Queued payments go back through the same client when the breaker closes (and every
+    // half second while it is not open), eight at a time.
+    let charged_later = Arc::new(AtomicU64::new(0));
+    let replayer = Replayer::builder(&queue, client.clone(), client::decode)
+        .breaker(&breaker)
+        .interval(Duration::from_millis(500))
+        .concurrency(8)
+        .delivered_if({
+            let charged_later = charged_later.clone();
+            move |response: &client::PaymentResponse| {
+                let charged =
+                    response.status().is_success() && !response.headers().contains_key(DEFERRED);
+                if charged {
+                    charged_later.fetch_add(1, Ordering::Relaxed);
+                }
+                charged
+            }
+        })
+        .build()?
+        .spawn();
 
     let counts = Arc::new(Counts::default());
     let interval = config.script.total().div_f64(config.orders.max(1) as f64);
@@ -154,14 +210,21 @@ pub async fn run(config: Config, observer: Arc<dyn Observer>) -> Result<Tally, B
         order.await?;
     }
 
-    // The script ends healthy: let it get there, then drain what is left.
+    // The script ends healthy: let it get there, then let the replayer empty the queue.
     tokio::time::sleep_until(started + config.script.total()).await;
     let deadline = Instant::now() + config.drain_deadline;
-    while queue.len()? > 0 && Instant::now() < deadline {
-        if drainer.drain().await? == 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    let mut pending = queue.stats().await?;
+    while pending.ready + pending.leased > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        pending = queue.stats().await?;
     }
+    replayer.shutdown().await;
+    let still_queued = pending.ready + pending.leased + pending.dead;
+    observer.drained(
+        started.elapsed(),
+        charged_later.load(Ordering::Relaxed),
+        still_queued,
+    );
 
     let snapshot = breaker.snapshot();
     let mut tally = Tally {
@@ -173,26 +236,27 @@ pub async fn run(config: Config, observer: Arc<dyn Observer>) -> Result<Tally, B
         charged_at_once: counts.charged.load(Ordering::Relaxed),
         deferred_breaker_open: counts.deferred_open.load(Ordering::Relaxed),
         deferred_after_failure: counts.deferred_failure.load(Ordering::Relaxed),
-        charged_later: drainer.charged.load(Ordering::Relaxed),
-        still_queued: queue.len()?,
+        charged_later: charged_later.load(Ordering::Relaxed),
+        still_queued,
         ledger: server.charged() as u64,
         server_requests: server.requests(),
         duplicates: server.duplicates(),
+        charged_twice: server.charged_twice() as u64,
         breaker_rejections: snapshot.totals.rejected,
         wall_time: started.elapsed(),
         ..Tally::default()
     };
     for order in 0..config.orders {
-        if !server.is_charged(order) && !queue.contains(order)? {
+        if !server.is_charged(order) && queue.find(&order.to_string()).await?.is_none() {
             tally.lost += 1;
         }
     }
     transitions.abort();
-    tally.transitions = drainer.timeline.lock().await.clone();
+    tally.transitions = timeline.lock().await.clone();
     tally.breaker_metrics = metrics_server::scrape(metrics)
         .await?
         .lines()
-        .filter(|line| line.starts_with("circuit_breaker_"))
+        .filter(|line| line.starts_with("circuit_breaker_") || line.starts_with("deferred_"))
         .map(str::to_owned)
         .collect();
     Ok(tally)
@@ -208,7 +272,7 @@ struct Counts {
 
 async fn take_order(
     client: PaymentClient,
-    queue: DurableQueue,
+    queue: Queue,
     payment: Payment,
     counts: Arc<Counts>,
     observer: Arc<dyn Observer>,
@@ -221,9 +285,9 @@ async fn take_order(
                 Some(_) => OrderOutcome::DeferredAfterFailure,
             }
         }
-        // Sent, and still a 5xx after the retries: queue it ourselves.
-        Ok(_) => match queue.push(payment).await {
-            Ok(()) => OrderOutcome::DeferredAfterFailure,
+        // Sent, and still a 5xx after the retries: defer it ourselves.
+        Ok(_) => match queue.enqueue_item(client::encode(&payment)).await {
+            Ok(_) => OrderOutcome::DeferredAfterFailure,
             Err(_) => OrderOutcome::Refused,
         },
         // The fallback could not queue it: the order is turned away, never silently dropped.
@@ -256,7 +320,7 @@ async fn follow_script(
 
 async fn watch_breaker(
     breaker: CircuitBreaker,
-    drainer: Arc<Drainer>,
+    timeline: Arc<Mutex<Vec<(Duration, State, State)>>>,
     started: Instant,
     observer: Arc<dyn Observer>,
 ) {
@@ -265,56 +329,6 @@ async fn watch_breaker(
     while let Ok(t) = transitions.recv().await {
         let at = t.at.duration_since(started);
         observer.transition(at, t.from, t.to);
-        drainer.timeline.lock().await.push((at, t.from, t.to));
-        if t.to == State::Closed {
-            let drainer = drainer.clone();
-            tokio::spawn(async move { drainer.drain().await });
-        }
-    }
-}
-
-/// Sends queued payments through the same client, one drain at a time.
-struct Drainer {
-    client: PaymentClient,
-    queue: DurableQueue,
-    observer: Arc<dyn Observer>,
-    /// One drain at a time, so a payment is never sent twice by two drains.
-    running: Mutex<()>,
-    charged: AtomicU64,
-    timeline: Mutex<Vec<(Duration, State, State)>>,
-}
-
-impl Drainer {
-    fn new(client: PaymentClient, queue: DurableQueue, observer: Arc<dyn Observer>) -> Self {
-        Drainer {
-            client,
-            queue,
-            observer,
-            running: Mutex::new(()),
-            charged: AtomicU64::new(0),
-            timeline: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Charge queued payments, oldest first, until one does not go through: it stays
-    /// queued (the fallback puts back a refused one), and so does everything after it.
-    async fn drain(&self) -> Result<u64, BoxError> {
-        let _one_at_a_time = self.running.lock().await;
-        let mut charged = 0;
-        for payment in self.queue.all()? {
-            match self.client.clone().oneshot(payment).await {
-                Ok(response)
-                    if response.status().is_success()
-                        && !response.headers().contains_key(DEFERRED) =>
-                {
-                    self.queue.remove(payment.order).await?;
-                    charged += 1;
-                }
-                _ => break,
-            }
-        }
-        self.charged.fetch_add(charged, Ordering::Relaxed);
-        self.observer.drained(charged, self.queue.len()?);
-        Ok(charged)
+        timeline.lock().await.push((at, t.from, t.to));
     }
 }

@@ -26,6 +26,8 @@ pub struct PaymentServer {
     duplicates: AtomicU64,
     /// order → cents charged.
     ledger: Mutex<HashMap<u64, u64>>,
+    /// order → how many times money was taken for it (an audit of the ledger).
+    times_charged: Mutex<HashMap<u64, u32>>,
 }
 
 impl PaymentServer {
@@ -59,6 +61,12 @@ impl PaymentServer {
 
     pub fn charged(&self) -> usize {
         self.ledger.lock().unwrap().len()
+    }
+
+    /// Orders charged more than once.
+    pub fn charged_twice(&self) -> usize {
+        let times = self.times_charged.lock().unwrap();
+        times.values().filter(|&&n| n > 1).count()
     }
 }
 
@@ -95,5 +103,11 @@ async fn charge(
         server.duplicates.fetch_add(1, Ordering::Relaxed);
         return (StatusCode::OK, "already charged");
     }
+    *server
+        .times_charged
+        .lock()
+        .unwrap()
+        .entry(order)
+        .or_default() += 1;
     (StatusCode::OK, "charged")
 }
