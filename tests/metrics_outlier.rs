@@ -23,7 +23,7 @@ async fn ejections_by_reason_and_per_endpoint_series_up_to_the_cap() {
         .unwrap();
     let registry = prometheus::Registry::new();
     Metrics::new()
-        .outlier(&detector)
+        .outlier(&detector, 100)
         .register(&registry)
         .unwrap();
     let mut endpoints: Vec<_> = (0..150)
@@ -43,14 +43,34 @@ async fn ejections_by_reason_and_per_endpoint_series_up_to_the_cap() {
     assert!(text.contains(r#"outlier_ejections_total{name="payments",reason="success_rate"} 0"#));
     assert!(text.contains(r#"outlier_endpoint_ejected{endpoint="10.0.0.0:80",name="payments"} 1"#));
     assert!(text.contains(r#"outlier_endpoint_ejected{endpoint="10.0.0.2:80",name="payments"} 0"#));
-    assert_eq!(text.matches("outlier_endpoint_ejected{").count(), 100);
+    // 100 endpoints of their own, the other 50 in one series.
+    assert_eq!(text.matches("outlier_endpoint_ejected{").count(), 101);
+    assert!(text.contains(r#"outlier_endpoint_ejected{endpoint="other",name="payments"} 0"#));
     assert!(text.contains(r#"outlier_endpoints_unlisted{name="payments"} 50"#));
 
-    // Endpoints that leave take their series with them.
+    // An endpoint past the cap that is ejected shows in `other`.
+    for _ in 0..5 {
+        endpoints[120].record(CallOutcome::ServerError);
+    }
+    let text = scrape(&registry);
+    assert!(text.contains(r#"outlier_endpoint_ejected{endpoint="other",name="payments"} 1"#));
+    assert!(!text.contains(r#"endpoint="10.0.0.120:80""#));
+
+    // Endpoints that leave take their series with them. Those folded into `other` stay
+    // there while they live (a series never changes hands mid-life); the freed series go
+    // to endpoints added later.
     endpoints.drain(..60);
     let text = scrape(&registry);
     assert!(!text.contains(r#"endpoint="10.0.0.0:80""#));
-    assert_eq!(text.matches("outlier_endpoint_ejected{").count(), 90);
+    assert_eq!(text.matches("outlier_endpoint_ejected{").count(), 40 + 1);
+    assert!(text.contains(r#"outlier_endpoints_unlisted{name="payments"} 50"#));
+    let newcomer = detector.endpoint("10.0.1.1:80");
+    let text = scrape(&registry);
+    assert!(text.contains(r#"outlier_endpoint_ejected{endpoint="10.0.1.1:80",name="payments"} 0"#));
+    drop(newcomer);
+    endpoints.clear();
+    let text = scrape(&registry);
     assert!(text.contains(r#"outlier_ejected_endpoints{name="payments"} 0"#));
     assert!(text.contains(r#"outlier_endpoints_unlisted{name="payments"} 0"#));
+    assert_eq!(text.matches("outlier_endpoint_ejected{").count(), 0);
 }

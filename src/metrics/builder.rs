@@ -70,7 +70,7 @@ enum Part {
     Timeout(TimeoutPart),
     Fallback(FallbackPart),
     #[cfg(feature = "outlier")]
-    Outlier(crate::outlier::OutlierDetector),
+    Outlier(crate::outlier::OutlierDetector, usize),
     #[cfg(feature = "deferred")]
     Deferred(crate::deferred::Queue),
 }
@@ -85,7 +85,7 @@ impl Part {
             Part::Timeout(_) => "timeout",
             Part::Fallback(_) => "fallback",
             #[cfg(feature = "outlier")]
-            Part::Outlier(_) => "outlier detector",
+            Part::Outlier(..) => "outlier detector",
             #[cfg(feature = "deferred")]
             Part::Deferred(_) => "deferred queue",
         }
@@ -100,7 +100,7 @@ impl Part {
             Part::Timeout(t) => t.name.as_str(),
             Part::Fallback(f) => f.name.as_str(),
             #[cfg(feature = "outlier")]
-            Part::Outlier(d) => d.name(),
+            Part::Outlier(d, _) => d.name(),
             #[cfg(feature = "deferred")]
             Part::Deferred(q) => q.name(),
         }
@@ -119,9 +119,11 @@ impl Part {
             Part::Timeout(t) => Scraped::new(TimeoutSource::new(t.clone(), namespace)?),
             Part::Fallback(f) => Scraped::new(FallbackSource::new(f.clone(), namespace)?),
             #[cfg(feature = "outlier")]
-            Part::Outlier(d) => {
-                Scraped::new(super::outlier::OutlierSource::new(d.clone(), namespace)?)
-            }
+            Part::Outlier(d, max_series) => Scraped::new(super::outlier::OutlierSource::new(
+                d.clone(),
+                *max_series,
+                namespace,
+            )?),
             #[cfg(feature = "deferred")]
             Part::Deferred(q) => {
                 Scraped::new(super::deferred::DeferredSource::new(q.clone(), namespace)?)
@@ -351,8 +353,11 @@ impl Metrics {
     /// Add a pool's outlier detector (feature `outlier`): `outlier_endpoints`,
     /// `outlier_ejected_endpoints`, `outlier_ejections_total{reason}`,
     /// `outlier_detections_total{reason}`, `outlier_ejections_refused_total`, and
-    /// `outlier_endpoint_ejected{endpoint}` for the first 100 endpoints of the pool (the
-    /// others counted in `outlier_endpoints_unlisted`).
+    /// `outlier_endpoint_ejected{endpoint}` with at most `max_series` endpoints of their own
+    /// (the same cap as [`keyed_circuit_breaker`](Metrics::keyed_circuit_breaker)'s: an
+    /// endpoint keeps its series, or its place in `endpoint="other"`, while it lives; the
+    /// `other` series counts how many of the rest are ejected, and
+    /// `outlier_endpoints_unlisted` how many there are).
     ///
     /// ```
     /// # use tower_breakwater::metrics::Metrics;
@@ -362,14 +367,18 @@ impl Metrics {
     /// let detector = OutlierDetector::builder("payments").build().unwrap();
     /// let _a = detector.endpoint("10.0.0.1:8080");
     /// let registry = prometheus::Registry::new();
-    /// Metrics::new().outlier(&detector).register(&registry).unwrap();
+    /// Metrics::new().outlier(&detector, 100).register(&registry).unwrap();
     /// let families = registry.gather();
     /// assert!(families.iter().any(|f| f.name() == "outlier_ejected_endpoints"));
     /// # }
     /// ```
     #[cfg(feature = "outlier")]
-    pub fn outlier(mut self, detector: &crate::outlier::OutlierDetector) -> Self {
-        self.parts.push(Part::Outlier(detector.clone()));
+    pub fn outlier(
+        mut self,
+        detector: &crate::outlier::OutlierDetector,
+        max_series: usize,
+    ) -> Self {
+        self.parts.push(Part::Outlier(detector.clone(), max_series));
         self
     }
 

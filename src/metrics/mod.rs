@@ -53,7 +53,7 @@
 //! | `outlier_ejections_total` | counter | `reason`: `consecutive_5xx`, `consecutive_gateway_failure`, `success_rate`, `failure_percentage` | ejections made |
 //! | `outlier_detections_total` | counter | `reason` | outliers detected, ejected or not (detect-only rules, enforcing below 100 %) |
 //! | `outlier_ejections_refused_total` | counter | | enforced ejections refused by `max_ejection_percent` |
-//! | `outlier_endpoint_ejected` | gauge | `endpoint` | 1 while ejected, else 0; the first 100 endpoints of the pool |
+//! | `outlier_endpoint_ejected` | gauge | `endpoint` | 1 while ejected, else 0; at most `max_series` endpoints of their own, the rest summed in `endpoint="other"` |
 //! | `outlier_endpoints_unlisted` | gauge | | endpoints beyond that cap |
 //! | `deferred_items` | gauge | `state`: `ready`, `leased`, `dead` | items in the whole queue (a fleet's, for Postgres), as last counted: each scrape starts a recount in the background, so at most one scrape interval old (feature `deferred`) |
 //! | `deferred_enqueued_total` | counter | | items this process added (a duplicate key is not counted) |

@@ -1,16 +1,15 @@
 //! The metrics of an outlier detector (features `metrics` and `outlier`): the pool's
 //! ejection counts, and each endpoint's state up to a cap on series.
 
+use std::sync::atomic::Ordering::Relaxed;
+
+use parking_lot::Mutex;
 use prometheus::core::Collector;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 
+use super::cap::{SeriesCap, OTHER};
 use super::collect::{set_counter, Namer, Source};
 use crate::outlier::{EjectionReason, OutlierDetector};
-
-/// The most endpoints shown one by one in `outlier_endpoint_ejected` (per pool); the rest
-/// are counted in `outlier_endpoints_unlisted`. The one place this cap lives: it is meant
-/// to become the keyed breakers' series cap once both are in the crate.
-pub(crate) const ENDPOINT_SERIES_CAP: usize = 100;
 
 const ENDPOINTS: (&str, &str) = ("outlier_endpoints", "Endpoints in the pool.");
 const EJECTED: (&str, &str) = (
@@ -31,7 +30,7 @@ const REFUSED: (&str, &str) = (
 );
 const ENDPOINT_EJECTED: (&str, &str) = (
     "outlier_endpoint_ejected",
-    "1 while the endpoint is ejected, else 0 (the first endpoints of the pool, up to a cap).",
+    "1 while the endpoint is ejected, else 0 (endpoints past the cap on series: how many are ejected, in endpoint=\"other\").",
 );
 const UNLISTED: (&str, &str) = (
     "outlier_endpoints_unlisted",
@@ -50,11 +49,15 @@ pub(crate) struct OutlierSource {
     refused: IntCounter,
     endpoint_ejected: IntGaugeVec,
     unlisted: IntGauge,
+    /// Which endpoints have a series of their own: the keyed breakers' cap, so an
+    /// endpoint keeps its series (or its place in `other`) for as long as it lives.
+    cap: Mutex<SeriesCap>,
 }
 
 impl OutlierSource {
     pub(crate) fn new(
         detector: OutlierDetector,
+        max_series: usize,
         namespace: Option<&str>,
     ) -> prometheus::Result<Self> {
         let namer = Namer {
@@ -73,6 +76,7 @@ impl OutlierSource {
             refused: IntCounter::with_opts(namer.opts(REFUSED))?,
             endpoint_ejected: IntGaugeVec::new(namer.opts(ENDPOINT_EJECTED), &[ENDPOINT_LABEL])?,
             unlisted: IntGauge::with_opts(namer.opts(UNLISTED))?,
+            cap: Mutex::new(SeriesCap::new(max_series)),
             ejections,
             detections,
             detector,
@@ -111,16 +115,32 @@ impl Source for OutlierSource {
         }
         set_counter(&self.refused, d.cap_refusals());
         // Endpoints come and go: the series are rebuilt at each scrape, so a removed
-        // endpoint's series goes with it.
+        // endpoint's series goes with it; those past the cap share `endpoint="other"`
+        // (how many of them are ejected now).
+        let members = d.shared.members();
+        let live: Vec<(String, u64)> = members
+            .iter()
+            .map(|m| (m.health.label.to_string(), m.life))
+            .collect();
+        let own = self.cap.lock().assign(&live);
         self.endpoint_ejected.reset();
-        let snapshot = d.snapshot();
-        for endpoint in snapshot.iter().take(ENDPOINT_SERIES_CAP) {
-            let ejected = i64::from(endpoint.ejected_for.is_some());
-            self.endpoint_ejected
-                .with_label_values(&[endpoint.label.as_str()])
-                .set(ejected);
+        let (mut unlisted, mut unlisted_ejected) = (0, 0);
+        for ((label, _), (member, own)) in live.iter().zip(members.iter().zip(own)) {
+            let ejected = i64::from(member.health.ejected_until.load(Relaxed) != 0);
+            if own {
+                self.endpoint_ejected
+                    .with_label_values(&[label.as_str()])
+                    .set(ejected);
+            } else {
+                unlisted += 1;
+                unlisted_ejected += ejected;
+            }
         }
-        let unlisted = snapshot.len().saturating_sub(ENDPOINT_SERIES_CAP);
+        if unlisted > 0 {
+            self.endpoint_ejected
+                .with_label_values(&[OTHER])
+                .set(unlisted_ejected);
+        }
         self.unlisted.set(gauge(unlisted));
     }
 }

@@ -276,6 +276,7 @@ impl OutlierDetector {
             timed: self.shared.config.load.peak_ewma,
             holders: AtomicUsize::new(0),
             detector: self.clone(),
+            life: super::membership::next_life(),
         });
         let total = self.shared.total.fetch_add(1, Relaxed) + 1;
         let mut registry = self.shared.registry.lock();

@@ -3,7 +3,7 @@
 //! detector's read-only config.
 
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use super::detector::OutlierDetector;
@@ -40,6 +40,17 @@ pub(crate) struct Membership {
     pub(crate) health: EndpointHealth,
     pub(crate) load: PeakEwma,
     pub(crate) detector: OutlierDetector,
+    /// Unique per endpoint ever added (process-wide): the metrics' series cap tells an
+    /// endpoint that left from a new one with the same label by it.
+    pub(crate) life: u64,
+}
+
+/// The next endpoint's `life`.
+static NEXT_LIFE: AtomicU64 = AtomicU64::new(0);
+
+/// A `life` for a new endpoint.
+pub(crate) fn next_life() -> u64 {
+    NEXT_LIFE.fetch_add(1, Relaxed)
 }
 
 /// A strong reference to a membership that is not a call: counted in `holders`, so that
