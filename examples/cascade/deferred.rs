@@ -1,47 +1,31 @@
-//! Where the breakwater configuration's fallback puts a payment it cannot make now: a redb
-//! table on disk, written by one thread that commits whatever is waiting in one
-//! transaction (group commit), so a burst of deferrals costs one fsync, not one each.
+//! Where the breakwater configuration's fallback puts a payment it cannot make now: the
+//! crate's own durable queue (`tower_breakwater::deferred`, redb on disk), keyed by order so
+//! deferring twice keeps one item.
 //!
-//! `defer` returns only after the commit that holds the order is on disk: a checkout is
-//! answered "deferred" only then. Everything else in the example goes through `defer`,
-//! so moving to `tower_breakwater::deferred` changes this file only.
+//! `defer` returns only once the item is on disk (the store's group commit fsyncs whatever
+//! is waiting in one transaction): a checkout is answered "deferred" only then.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use redb::{Database, ReadableTableMetadata, TableDefinition};
-use tokio::sync::{mpsc, oneshot};
 use tower::BoxError;
+use tower_breakwater::deferred::{Queue, RedbStore};
 
-/// order number → 1, keyed by order so deferring twice keeps one row.
-const DEFERRED: TableDefinition<'_, u64, u8> = TableDefinition::new("deferred_payments");
-
-type Ack = oneshot::Sender<Result<(), String>>;
-
-/// A handle on the durable table; clones share the writer thread.
+/// A handle on the durable queue; clones share it.
 #[derive(Clone)]
 pub struct DeferredPayments {
-    queue: mpsc::UnboundedSender<(u64, Ack)>,
-    db: Arc<Database>,
+    queue: Queue,
     /// Calls of `defer` that have not returned yet.
     in_progress: Arc<AtomicU64>,
 }
 
 impl DeferredPayments {
-    pub fn open(path: &Path) -> Result<DeferredPayments, BoxError> {
-        let db = Arc::new(Database::create(path)?);
-        let tx = db.begin_write()?;
-        tx.open_table(DEFERRED)?;
-        tx.commit()?;
-        let (queue, waiting) = mpsc::unbounded_channel();
-        let writer_db = db.clone();
-        std::thread::Builder::new()
-            .name("deferred-writer".into())
-            .spawn(move || write_loop(&writer_db, waiting))?;
+    pub async fn open(path: &Path) -> Result<DeferredPayments, BoxError> {
+        let queue = Queue::builder("payments", RedbStore::open(path)?).build()?;
+        queue.migrate().await?;
         Ok(DeferredPayments {
             queue,
-            db,
             in_progress: Arc::default(),
         })
     }
@@ -49,9 +33,13 @@ impl DeferredPayments {
     /// Store `order`; durable when this returns `Ok`.
     pub async fn defer(&self, order: u64) -> Result<(), BoxError> {
         self.in_progress.fetch_add(1, Ordering::Relaxed);
-        let result = self.write(order).await;
+        let result = self
+            .queue
+            .enqueue(format!("order-{order}"), order.to_be_bytes().to_vec())
+            .await;
         self.in_progress.fetch_sub(1, Ordering::Relaxed);
-        result
+        result?;
+        Ok(())
     }
 
     /// Deferrals waiting for their commit right now.
@@ -59,45 +47,9 @@ impl DeferredPayments {
         self.in_progress.load(Ordering::Relaxed)
     }
 
-    async fn write(&self, order: u64) -> Result<(), BoxError> {
-        let (ack, done) = oneshot::channel();
-        self.queue
-            .send((order, ack))
-            .map_err(|_| "the deferred-payment writer stopped")?;
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err("the deferred-payment writer stopped".into()),
-        }
+    /// Items on disk.
+    pub async fn len(&self) -> Result<u64, BoxError> {
+        let stats = self.queue.stats().await?;
+        Ok(stats.ready + stats.leased + stats.dead)
     }
-
-    /// Rows on disk.
-    pub fn len(&self) -> Result<u64, BoxError> {
-        Ok(self.db.begin_read()?.open_table(DEFERRED)?.len()?)
-    }
-}
-
-fn write_loop(db: &Database, mut waiting: mpsc::UnboundedReceiver<(u64, Ack)>) {
-    while let Some(first) = waiting.blocking_recv() {
-        let mut batch = vec![first];
-        while let Ok(next) = waiting.try_recv() {
-            batch.push(next);
-        }
-        let result = commit(db, batch.iter().map(|(order, _)| *order)).map_err(|e| e.to_string());
-        for (_, ack) in batch {
-            let _ = ack.send(result.clone());
-        }
-    }
-}
-
-fn commit(db: &Database, orders: impl Iterator<Item = u64>) -> Result<(), BoxError> {
-    let tx = db.begin_write()?;
-    {
-        let mut table = tx.open_table(DEFERRED)?;
-        for order in orders {
-            table.insert(order, 1)?;
-        }
-    }
-    tx.commit()?;
-    Ok(())
 }

@@ -66,7 +66,7 @@ struct App {
 }
 
 pub async fn serve(args: Args) -> Result<(), BoxError> {
-    let deferred = DeferredPayments::open(&args.db)?;
+    let deferred = DeferredPayments::open(&args.db).await?;
     let uri = format!("http://{}/charge", args.payments);
     let checkout = configs::build(&args.config, args.scale, &uri, &deferred)?;
     let app = Arc::new(App {
@@ -104,7 +104,7 @@ pub async fn serve(args: Args) -> Result<(), BoxError> {
         t.charged.load(Ordering::Relaxed),
         t.deferred.load(Ordering::Relaxed),
         t.errors.load(Ordering::Relaxed),
-        deferred.len()?,
+        deferred.len().await?,
         t.deferred_micros.load(Ordering::Relaxed),
     );
     Ok(())
