@@ -201,15 +201,7 @@ impl<Fb, Rt, C, To, Bh> ResilienceBuilder<Fb, Rt, CircuitBreakerLayer<C, Flat>, 
         classifier: C2,
     ) -> ResilienceBuilder<Fb, Rt, CircuitBreakerLayer<C2, Flat>, To, Bh> {
         let breaker = self.breaker.breaker().clone();
-        ResilienceBuilder {
-            name: self.name,
-            fallback: self.fallback,
-            retry: self.retry,
-            breaker: breaker.layer_with(classifier).flat(),
-            timeout: self.timeout,
-            bulkhead: self.bulkhead,
-            error: self.error,
-        }
+        self.circuit_breaker_with(&breaker, classifier)
     }
 }
 
