@@ -199,3 +199,59 @@ async fn a_first_attempt_that_succeeds_makes_no_span_and_no_event() {
     assert!(seen.spans.lock().unwrap().is_empty());
     assert!(seen.events.lock().unwrap().is_empty());
 }
+
+/// A refused request deferred by `Fallback::defer` is a debug event with the queue, the
+/// key and why; a drain reports what it did.
+#[cfg(feature = "deferred")]
+#[tokio::test]
+async fn a_deferral_and_a_drain_are_debug_events() {
+    use tower_breakwater::circuit_breaker::CircuitBreaker;
+    use tower_breakwater::deferred::{NewItem, Queue, RedbStore, Replayer};
+    use tower_breakwater::fallback::Fallback;
+
+    let dir = std::env::temp_dir().join(format!("bw-tracing-defer-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let queue = Queue::builder("payments", RedbStore::open(dir.join("q.redb")).unwrap())
+        .build()
+        .unwrap();
+    queue.migrate().await.unwrap();
+
+    let (seen, _guard) = collect();
+    let breaker = CircuitBreaker::builder("payments").build().unwrap();
+    let encode = |order: &u64| NewItem::new(format!("order-{order}"), order.to_le_bytes().into());
+    let fallback = Fallback::defer(&queue, encode, |order: u64, _| order);
+    let stack = Resilience::builder("payments")
+        .fallback(&fallback)
+        .circuit_breaker(&breaker)
+        .build()
+        .unwrap();
+    let payments = stack.layer(service_fn(
+        |o: u64| async move { Ok::<_, std::io::Error>(o) },
+    ));
+    breaker.force_open();
+    assert_eq!(payments.clone().oneshot(7).await.unwrap(), 7);
+
+    let deferred = seen.events("deferred a refused request");
+    assert_eq!(deferred.len(), 1, "{deferred:?}");
+    assert_eq!(deferred[0].fields["queue"], "payments");
+    assert_eq!(deferred[0].fields["key"], "order-7");
+    assert_eq!(deferred[0].fields["reason"], "Rejected");
+    assert_eq!(deferred[0].fields["duplicate"], "false");
+
+    breaker.reset();
+    let decode = |item: &tower_breakwater::deferred::Item| -> Result<u64, String> {
+        Ok(u64::from_le_bytes(
+            item.payload[..8].try_into().map_err(|_| "short")?,
+        ))
+    };
+    let replayer = Replayer::builder(&queue, payments, decode).build().unwrap();
+    let report = replayer.drain().await.unwrap();
+    assert_eq!(report.delivered, 1);
+    let drained = seen.events("deferred queue drained");
+    assert_eq!(drained.len(), 1, "{drained:?}");
+    assert_eq!(drained[0].fields["delivered"], "1");
+    assert_eq!(drained[0].fields["stopped_by_breaker"], "false");
+    drop(queue);
+    std::fs::remove_dir_all(&dir).ok();
+}

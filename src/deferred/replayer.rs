@@ -335,17 +335,27 @@ where
         loop {
             if self.breaker_open() {
                 report.stopped_by_breaker = true;
-                return Ok(report);
+                break;
             }
             let items = self.queue.claim(self.concurrency).await?;
             if items.is_empty() {
-                return Ok(report);
+                break;
             }
             if self.deliver_batch(items, &mut report).await? {
                 report.stopped_by_breaker = true;
-                return Ok(report);
+                break;
             }
         }
+        tracing::debug!(
+            queue = self.queue.name(),
+            delivered = report.delivered,
+            failed = report.failed,
+            dead = report.dead,
+            refused = report.refused,
+            stopped_by_breaker = report.stopped_by_breaker,
+            "deferred queue drained"
+        );
+        Ok(report)
     }
 
     fn breaker_open(&self) -> bool {

@@ -173,6 +173,13 @@ where
                 // a `Buffer`, say). "Accepted" would read as delivered and lose the item.
                 Ok(Enqueued::Duplicate) if being_delivered(&queue, &key).await => Err(error),
                 Ok(enqueued) => {
+                    tracing::debug!(
+                        queue = queue.name(),
+                        key = %key,
+                        reason = ?error.kind(),
+                        duplicate = enqueued == Enqueued::Duplicate,
+                        "deferred a refused request"
+                    );
                     let deferral = Deferral {
                         reason: error.kind(),
                         key,
