@@ -22,7 +22,8 @@
 //! - `memory per breaker`: heap bytes still allocated after building 100,000 breakers and
 //!   calling each once from this thread, per breaker (a counting allocator; RSS besides).
 //! - `exited threads`: one breaker called once by each of 10,000 then 100,000 short-lived
-//!   threads (spawned 64 at a time): heap bytes left per exited thread and `snapshot()` time against the same breaker before the threads.
+//!   threads (spawned 64 at a time): heap bytes left per exited thread and `snapshot()`
+//!   time against the same breaker before the threads.
 //!
 //! Each per-call figure is the least of 5 runs of at least 1,000,000 calls (3 rounds over the
 //! K breakers) after one warm-up round over all K breakers; build and snapshot figures are
