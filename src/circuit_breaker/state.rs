@@ -166,8 +166,9 @@ impl Word {
     }
 }
 
-/// The atomic operations the state word needs; implemented for std's `AtomicU64` and, with
-/// with `--cfg loom`, for loom's, so the loom models (`loom_models/`) run this very code.
+/// The atomic operations the state word needs; implemented for std's `AtomicU64` and, in the
+/// loom models' build (`--cfg loom`), for loom's, so that the models (`loom_models/`) run
+/// this very code.
 pub(crate) trait AtomicWord: Send + Sync {
     /// A new cell holding `value`.
     fn new(value: u64) -> Self;
@@ -265,7 +266,7 @@ impl AtomicWord for loom::sync::atomic::AtomicU64 {
     }
 }
 
-/// What [`StateWord::acquire`] decided for one call.
+/// What [`StateWord::admit`] decided for one call, unpacked ([`Ticket::admission`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Admission {
     /// Closed: the call goes through; its outcome counts toward the window of `generation`.
@@ -367,7 +368,7 @@ impl Ticket {
     }
 }
 
-/// Why [`StateWord::acquire`] refused a call.
+/// Why [`StateWord::admit`] refused a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// Open until this deadline (nanoseconds on the breaker's clock), or just tripped and the
@@ -513,7 +514,9 @@ impl<A: AtomicWord> StateWord<A> {
         }
     }
 
-    /// [`acquire`](Self::acquire), answering with a packed [`Ticket`].
+    /// Admit or refuse one call, answering with a packed [`Ticket`]. `now` is read only when
+    /// the breaker is open (to see whether the open period is over); the closed path is one
+    /// load.
     #[inline]
     pub(crate) fn admit(&self, permits: u32, now: impl FnOnce() -> u64) -> Result<Ticket, Refusal> {
         let bits = self.word.load(Ordering::Acquire);
