@@ -22,8 +22,8 @@
 //! - `memory per breaker`: heap bytes still allocated after building 100,000 breakers and
 //!   calling each once from this thread, per breaker (a counting allocator; RSS besides).
 //! - `exited threads`: one breaker called once by each of 10,000 then 100,000 short-lived
-//!   threads (spawned 64 at a time): heap bytes left per exited thread, the breaker's blocks
-//!   of live threads, and `snapshot()` time against the same breaker before the threads.
+//!   threads (spawned 64 at a time): heap bytes left per exited thread and `snapshot()`
+//!   time against the same breaker before the threads.
 //!
 //! Each per-call figure is the least of 5 runs of at least 1,000,000 calls (3 rounds over the
 //! K breakers) after one warm-up round over all K breakers; build and snapshot figures are
@@ -323,15 +323,11 @@ fn snapshot_ns(breaker: &CircuitBreaker) -> f64 {
 
 fn exited_threads() {
     println!("\n### One breaker after many short-lived threads (each called it once)\n");
-    println!("| threads exited | heap bytes left per exited thread | resident bytes per exited thread | live thread blocks | `snapshot()` ns (fresh breaker: same row, 0 threads) |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("| threads exited | heap bytes left per exited thread | resident bytes per exited thread | `snapshot()` ns (fresh breaker: same row, 0 threads) |");
+    println!("|---:|---:|---:|---:|");
     let breaker = breakwater();
     breaker.try_acquire().expect("closed").success();
-    println!(
-        "| 0 | – | – | {} | {:.0} |",
-        breaker.thread_blocks(),
-        snapshot_ns(&breaker)
-    );
+    println!("| 0 | – | – | {:.0} |", snapshot_ns(&breaker));
     let mut exited = 0;
     for target in [10_000, 100_000] {
         let batch = (target - exited) / 64 * 64;
@@ -352,10 +348,9 @@ fn exited_threads() {
         let totals = breaker.snapshot().totals;
         assert_eq!(totals.successes, 1 + exited as u64, "no count lost");
         println!(
-            "| {exited} | {:.1} | {:.1} | {} | {:.0} |",
+            "| {exited} | {:.1} | {:.1} | {:.0} |",
             heap as f64 / batch as f64,
             rss as f64 / batch as f64,
-            breaker.thread_blocks(),
             snapshot_ns(&breaker)
         );
     }

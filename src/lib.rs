@@ -75,11 +75,12 @@
 //! - `serde`: [`config`], every layer's settings read from TOML / JSON (durations like
 //!   `"30s"`), checked by the same builders. Adds `serde` and `humantime`.
 //!
-//! On docs.rs every feature but the internal `loom` is on, and each feature-gated item
-//! is marked with the feature it needs.
+//! On docs.rs every feature is on, and each feature-gated item is marked with the feature
+//! it needs.
 //!
 //! The default build is tower's traits, tokio's `time` and `sync`, and `parking_lot`.
-//! (`loom` is internal: it lets the test suite model-check the state word.)
+//! (The breaker's lock-free parts are model-checked with loom under `--cfg loom`, as tokio
+//! does; that is no feature and never part of a build of yours.)
 //!
 //! [tower]: https://docs.rs/tower
 

@@ -31,24 +31,11 @@ use super::state::AtomicWord;
 /// (`successes`) comes first, and what a neighbouring allocation could share a line with is
 /// its cold tail; aligned, a block took 256 bytes instead of 152.
 ///
-/// Generic over the atomic type so that the loom models in `tests/loom_blocks.rs` run this
-/// very code; the breaker uses std's `AtomicU64`.
-///
-/// ```
-/// use std::sync::Arc;
-/// use tower_breakwater::circuit_breaker::{Blocks, ThreadBlock};
-///
-/// let mut blocks: Blocks = Blocks::new(0);
-/// let mine: Arc<ThreadBlock> = Arc::new(ThreadBlock::new(0));
-/// blocks.adopt(mine.clone());
-/// mine.count_success();
-/// blocks.retire(&mine); // the thread exits
-/// assert_eq!((blocks.successes(), blocks.live()), (1, 0));
-/// ```
-#[doc(hidden)]
+/// Generic over the atomic type so that the loom models (`loom/blocks.rs`, built with
+/// `--cfg loom`) run this very code; the breaker uses std's `AtomicU64`.
 #[derive(Debug)]
 #[repr(C)]
-pub struct ThreadBlock<A: AtomicWord = AtomicU64> {
+pub(crate) struct ThreadBlock<A: AtomicWord = AtomicU64> {
     pub(crate) successes: A,
     pub(crate) failures: A,
     pub(crate) ignored: A,
@@ -111,7 +98,7 @@ pub(crate) fn bump<A: AtomicWord>(counter: &A, by: u64) {
 
 impl<A: AtomicWord> ThreadBlock<A> {
     /// A block of zeros with `buckets` time-window buckets.
-    pub fn new(buckets: usize) -> Self {
+    pub(crate) fn new(buckets: usize) -> Self {
         let zero = || A::new(0);
         ThreadBlock {
             successes: zero(),
@@ -134,7 +121,8 @@ impl<A: AtomicWord> ThreadBlock<A> {
     }
 
     /// Count one success, as the block's own thread does (a load and a store).
-    pub fn count_success(&self) {
+    #[cfg(all(test, loom))]
+    pub(super) fn count_success(&self) {
         bump(&self.successes, 1);
     }
 
@@ -155,9 +143,8 @@ impl<A: AtomicWord> ThreadBlock<A> {
 /// Every block of one breaker: those of live threads, and the sum of those gone. The breaker
 /// keeps it under a lock; every method here runs under that lock. See [`ThreadBlock`] for an
 /// example.
-#[doc(hidden)]
 #[derive(Debug)]
-pub struct Blocks<A: AtomicWord = AtomicU64> {
+pub(crate) struct Blocks<A: AtomicWord = AtomicU64> {
     live: Vec<Arc<ThreadBlock<A>>>,
     /// Made by the first fold (a breaker no thread has left yet needs none).
     retired: Option<Box<ThreadBlock<A>>>,
@@ -167,7 +154,7 @@ pub struct Blocks<A: AtomicWord = AtomicU64> {
 
 impl<A: AtomicWord> Blocks<A> {
     /// No blocks; each will have `buckets` time-window buckets.
-    pub fn new(buckets: usize) -> Self {
+    pub(super) fn new(buckets: usize) -> Self {
         Blocks {
             live: Vec::new(),
             retired: None,
@@ -176,12 +163,12 @@ impl<A: AtomicWord> Blocks<A> {
     }
 
     /// Start reading `block` (its thread is about to write it).
-    pub fn adopt(&mut self, block: Arc<ThreadBlock<A>>) {
+    pub(super) fn adopt(&mut self, block: Arc<ThreadBlock<A>>) {
         self.live.push(block);
     }
 
     /// `block`'s thread is done with it: fold it into `retired` and let it go.
-    pub fn retire(&mut self, block: &Arc<ThreadBlock<A>>) {
+    pub(super) fn retire(&mut self, block: &Arc<ThreadBlock<A>>) {
         if let Some(at) = self.live.iter().position(|b| Arc::ptr_eq(b, block)) {
             self.live.swap_remove(at);
         }
@@ -194,7 +181,7 @@ impl<A: AtomicWord> Blocks<A> {
     }
 
     /// Add the counts of `block` (no longer written) to `retired`.
-    pub fn fold(&mut self, block: &ThreadBlock<A>) {
+    pub(super) fn fold(&mut self, block: &ThreadBlock<A>) {
         let buckets = self.buckets;
         let retired = self
             .retired
@@ -216,7 +203,8 @@ impl<A: AtomicWord> Blocks<A> {
     }
 
     /// Blocks of live threads (a structural measure for tests and benches).
-    pub fn live(&self) -> usize {
+    #[cfg(test)]
+    pub(super) fn live(&self) -> usize {
         self.live.len()
     }
 
@@ -228,7 +216,8 @@ impl<A: AtomicWord> Blocks<A> {
     }
 
     /// Successes counted by every block, live or retired.
-    pub fn successes(&self) -> u64 {
+    #[cfg(all(test, loom))]
+    pub(super) fn successes(&self) -> u64 {
         self.sum(|b| &b.successes)
     }
 }

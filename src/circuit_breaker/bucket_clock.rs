@@ -49,9 +49,8 @@ const TOKEN_MASK: u64 = (1 << 15) - 1;
 const EPOCH_SHIFT: u32 = 16;
 
 /// The current bucket of a time window, when a ticker keeps it (see the module docs).
-#[doc(hidden)]
 #[derive(Debug)]
-pub struct BucketClock<A: AtomicWord = AtomicU64> {
+pub(crate) struct BucketClock<A: AtomicWord = AtomicU64> {
     word: A,
 }
 
@@ -63,20 +62,20 @@ impl<A: AtomicWord> Default for BucketClock<A> {
 
 impl<A: AtomicWord> BucketClock<A> {
     /// A clock no ticker keeps: [`epoch`](Self::epoch) says `None`.
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         BucketClock { word: A::new(0) }
     }
 
     /// The current bucket if a ticker keeps it; `None`: read the clock. One load.
     #[inline]
-    pub fn epoch(&self) -> Option<u64> {
+    pub(super) fn epoch(&self) -> Option<u64> {
         let word = self.word.load(Relaxed);
         (word & TICKING != 0).then_some(word >> EPOCH_SHIFT)
     }
 
     /// Become the ticker, the clock being at bucket `epoch` (just read from the clock).
     /// Returns the ticker's token, or `None` if another ticker already keeps the clock.
-    pub fn start(&self, epoch: u64) -> Option<u32> {
+    pub(super) fn start(&self, epoch: u64) -> Option<u32> {
         let mut current = self.word.load(Relaxed);
         loop {
             if current & TICKING != 0 {
@@ -93,7 +92,7 @@ impl<A: AtomicWord> BucketClock<A> {
 
     /// Ticker `token` says the clock is at bucket `epoch` (moves it forward only). Returns
     /// false if `token` no longer keeps the clock: that ticker should end.
-    pub fn tick(&self, token: u32, epoch: u64) -> bool {
+    pub(super) fn tick(&self, token: u32, epoch: u64) -> bool {
         let mine = u64::from(token) << TOKEN_SHIFT | TICKING;
         self.update(|word| {
             (word & (TOKEN_MASK << TOKEN_SHIFT | TICKING) == mine)
@@ -105,7 +104,7 @@ impl<A: AtomicWord> BucketClock<A> {
     /// Someone read the clock at bucket `epoch`: move a ticking clock forward to it, so a
     /// late ticker delays nobody else. Does nothing (and writes nothing) otherwise.
     #[inline]
-    pub fn catch_up(&self, epoch: u64) {
+    pub(super) fn catch_up(&self, epoch: u64) {
         let word = self.word.load(Relaxed);
         if word & TICKING != 0 && word >> EPOCH_SHIFT < epoch {
             self.update(|word| {
@@ -117,7 +116,7 @@ impl<A: AtomicWord> BucketClock<A> {
 
     /// Ticker `token` is gone: readers go back to the clock, unless another ticker already
     /// replaced it.
-    pub fn stop(&self, token: u32) {
+    pub(super) fn stop(&self, token: u32) {
         let mine = u64::from(token) << TOKEN_SHIFT | TICKING;
         self.update(|word| {
             (word & (TOKEN_MASK << TOKEN_SHIFT | TICKING) == mine).then_some(word & !TICKING)

@@ -190,6 +190,7 @@ impl Core {
     }
 
     /// Blocks of live threads (a structural measure, for tests and benches).
+    #[cfg(test)]
     pub(crate) fn live_blocks(&self) -> usize {
         self.blocks.lock().live()
     }

@@ -14,27 +14,15 @@
 //! are done the count equals the bits set. In between it may be off for a moment (a bit
 //! set but not yet counted, or counted down before counted up, which wraps); readers treat
 //! it as a hint that only decides whether to do the full work. The loom models in
-//! `tests/loom_counted_bits.rs` check this.
+//! `loom/counted_bits.rs` (built with `--cfg loom`) check this.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::state::AtomicWord;
 
 /// Words of bits and the number of them set (see the module docs).
-///
-/// ```
-/// use tower_breakwater::circuit_breaker::CountedBits;
-///
-/// let bits: CountedBits = CountedBits::new(2);
-/// bits.set(1, 1 << 5, true);
-/// bits.set(1, 1 << 5, true); // already set: no change, no count
-/// assert_eq!((bits.count(), bits.ones()), (1, 1));
-/// bits.clear();
-/// assert_eq!(bits.count(), 0);
-/// ```
-#[doc(hidden)]
 #[derive(Debug)]
-pub struct CountedBits<A: AtomicWord = AtomicU64> {
+pub(crate) struct CountedBits<A: AtomicWord = AtomicU64> {
     words: Box<[A]>,
     /// On a line of its own: read by every success of a busy breaker, written only when a
     /// failure or slow call comes or ages out.
@@ -47,7 +35,7 @@ struct Padded<A>(A);
 
 impl<A: AtomicWord> CountedBits<A> {
     /// `words` words of bits, all clear.
-    pub fn new(words: usize) -> Self {
+    pub(super) fn new(words: usize) -> Self {
         CountedBits {
             words: (0..words).map(|_| A::new(0)).collect(),
             set: Padded(A::new(0)),
@@ -57,7 +45,7 @@ impl<A: AtomicWord> CountedBits<A> {
     /// Set (`on`) or clear `bit` of word `word`; writes only if the bit changes, so the
     /// common success-over-success case writes nothing.
     #[inline]
-    pub fn set(&self, word: usize, bit: u64, on: bool) {
+    pub(super) fn set(&self, word: usize, bit: u64, on: bool) {
         let word = &self.words[word];
         if (word.load(Relaxed) & bit != 0) == on {
             return;
@@ -73,12 +61,13 @@ impl<A: AtomicWord> CountedBits<A> {
 
     /// How many bits are set, as counted (exact once writers are done).
     #[inline]
-    pub fn count(&self) -> u64 {
+    pub(super) fn count(&self) -> u64 {
         self.set.0.load(Relaxed)
     }
 
     /// How many bits are set, counted bit by bit now.
-    pub fn ones(&self) -> u64 {
+    #[cfg(test)]
+    pub(super) fn ones(&self) -> u64 {
         self.words
             .iter()
             .map(|w| u64::from(w.load(Relaxed).count_ones()))
@@ -86,7 +75,7 @@ impl<A: AtomicWord> CountedBits<A> {
     }
 
     /// How many bits of the words in `words` are set, counted now.
-    pub fn ones_in(&self, words: std::ops::Range<usize>) -> u64 {
+    pub(super) fn ones_in(&self, words: std::ops::Range<usize>) -> u64 {
         self.words[words]
             .iter()
             .map(|w| u64::from(w.load(Relaxed).count_ones()))
@@ -95,7 +84,7 @@ impl<A: AtomicWord> CountedBits<A> {
 
     /// Clear every bit. Words are swapped out, not stored over: the bits a racing writer set
     /// (and counted) are taken off exactly as many times as they are found set.
-    pub fn clear(&self) {
+    pub(super) fn clear(&self) {
         let cleared: u64 = self
             .words
             .iter()
@@ -104,5 +93,22 @@ impl<A: AtomicWord> CountedBits<A> {
         if cleared != 0 {
             self.set.0.fetch_sub(cleared, Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bit_is_counted_once_and_cleared_with_the_rest() {
+        let bits: CountedBits = CountedBits::new(2);
+        bits.set(1, 1 << 5, true);
+        bits.set(1, 1 << 5, true); // already set: no change, no count
+        assert_eq!((bits.count(), bits.ones()), (1, 1));
+        bits.set(0, 1, true);
+        assert_eq!((bits.count(), bits.ones_in(0..1)), (2, 1));
+        bits.clear();
+        assert_eq!((bits.count(), bits.ones()), (0, 0));
     }
 }

@@ -100,23 +100,21 @@ mod future;
 pub(crate) mod keyed;
 mod layer;
 mod local;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod permit;
 mod ramp;
 mod service;
 mod shape;
 mod snapshot;
 mod state;
+#[cfg(test)]
+mod threads_tests;
 mod window;
 
 use std::sync::Arc;
 
-#[doc(hidden)]
-pub use self::blocks::{Blocks, ThreadBlock};
-#[doc(hidden)]
-pub use self::bucket_clock::BucketClock;
 pub use self::config::Builder;
-#[doc(hidden)]
-pub use self::counted_bits::CountedBits;
 pub use self::error::{Error, Rejected};
 pub use self::events::Transition;
 pub use self::future::ResponseFuture;
@@ -129,11 +127,10 @@ pub use self::service::CircuitBreakerService;
 pub use self::shape::{ErrorShape, Flat, Wrap};
 pub use self::snapshot::{Snapshot, Totals, WindowCounts};
 pub use self::state::State;
-#[doc(hidden)]
-pub use self::state::{Admission, AtomicWord, Refusal, StateWord, Ticket, TrialResult};
 
 use self::config::Config;
 use self::core::Core;
+use self::state::Refusal;
 use crate::classify::FailOnError;
 use crate::Name;
 
@@ -353,19 +350,9 @@ impl CircuitBreaker {
     }
 
     /// How many threads' counter blocks this breaker holds now: one per live thread that
-    /// called it (a structural measure for tests and benches; exited threads' counts are
-    /// folded into the breaker and leave nothing).
-    ///
-    /// ```
-    /// # use tower_breakwater::circuit_breaker::CircuitBreaker;
-    /// let breaker = CircuitBreaker::builder("db").build().unwrap();
-    /// let other = breaker.clone();
-    /// std::thread::spawn(move || other.try_acquire().unwrap().success()).join().unwrap();
-    /// assert_eq!(breaker.thread_blocks(), 0, "the thread is gone");
-    /// assert_eq!(breaker.snapshot().totals.successes, 1, "its count is not");
-    /// ```
-    #[doc(hidden)]
-    pub fn thread_blocks(&self) -> usize {
+    /// called it (exited threads' counts are folded into the breaker and leave nothing).
+    #[cfg(test)]
+    pub(crate) fn thread_blocks(&self) -> usize {
         self.core().live_blocks()
     }
 

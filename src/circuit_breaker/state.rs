@@ -166,10 +166,10 @@ impl Word {
     }
 }
 
-/// The atomic operations the state word needs; implemented for std's `AtomicU64` and, with
-/// the hidden `loom` feature, for loom's, so the loom models run this very code.
-#[doc(hidden)]
-pub trait AtomicWord: Send + Sync {
+/// The atomic operations the state word needs; implemented for std's `AtomicU64` and, in the
+/// loom models' build (`--cfg loom`), for loom's, so that the models (`loom_models/`) run
+/// this very code.
+pub(crate) trait AtomicWord: Send + Sync {
     /// A new cell holding `value`.
     fn new(value: u64) -> Self;
     /// `AtomicU64::load`.
@@ -246,7 +246,7 @@ impl AtomicWord for AtomicU64 {
     forward_rmw!(AtomicU64);
 }
 
-#[cfg(feature = "loom")]
+#[cfg(all(test, loom))]
 impl AtomicWord for loom::sync::atomic::AtomicU64 {
     fn new(value: u64) -> Self {
         loom::sync::atomic::AtomicU64::new(value)
@@ -266,10 +266,9 @@ impl AtomicWord for loom::sync::atomic::AtomicU64 {
     }
 }
 
-/// What [`StateWord::acquire`] decided for one call.
-#[doc(hidden)]
+/// What [`StateWord::admit`] decided for one call, unpacked ([`Ticket::admission`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum Admission {
     /// Closed: the call goes through; its outcome counts toward the window of `generation`.
     Closed {
         /// Generation the call started in.
@@ -293,9 +292,8 @@ pub enum Admission {
 /// Layout: bits 0..3 kind (1 closed, 2 trial, 3 trial that opened half-open, 4 passthrough),
 /// bits 3..32 free for the owner (the breaker's id, see `with_breaker`), bits 32..64
 /// generation.
-#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ticket(NonZeroU64);
+pub(crate) struct Ticket(NonZeroU64);
 
 const KIND_CLOSED: u64 = 1;
 const KIND_TRIAL: u64 = 2;
@@ -347,13 +345,13 @@ impl Ticket {
 
     /// The generation the call started in (0 for passthrough).
     #[inline]
-    pub fn generation(self) -> u32 {
+    pub(crate) fn generation(self) -> u32 {
         (self.0.get() >> GEN_SHIFT) as u32
     }
 
     /// The unpacked view.
     #[inline]
-    pub fn admission(self) -> Admission {
+    pub(crate) fn admission(self) -> Admission {
         let generation = self.generation();
         match self.0.get() & 0b111 {
             KIND_CLOSED => Admission::Closed { generation },
@@ -370,10 +368,9 @@ impl Ticket {
     }
 }
 
-/// Why [`StateWord::acquire`] refused a call.
-#[doc(hidden)]
+/// Why [`StateWord::admit`] refused a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Open until this deadline (nanoseconds on the breaker's clock), or just tripped and the
     /// deadline is not yet published (`None`).
     Open(Option<u64>),
@@ -425,9 +422,8 @@ pub(crate) enum BusyPath {
 }
 
 /// What a finished half-open trial did to the state.
-#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrialResult {
+pub(crate) enum TrialResult {
     /// Counted; the episode goes on.
     Counted,
     /// This success reached the threshold: the caller must close the breaker with
@@ -438,9 +434,8 @@ pub enum TrialResult {
 }
 
 /// The atomic state machine: the packed word plus the deadline of the current open period.
-#[doc(hidden)]
 #[derive(Debug)]
-pub struct StateWord<A: AtomicWord = AtomicU64> {
+pub(crate) struct StateWord<A: AtomicWord = AtomicU64> {
     word: A,
     /// Nanoseconds on the breaker's clock when the current open period ends. Written only by
     /// the winner of a trip, before it clears the pending bit.
@@ -455,7 +450,7 @@ impl<A: AtomicWord> Default for StateWord<A> {
 
 impl<A: AtomicWord> StateWord<A> {
     /// A closed breaker at generation 0.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         StateWord {
             word: A::new(0),
             open_until: A::new(0),
@@ -470,25 +465,26 @@ impl<A: AtomicWord> StateWord<A> {
 
     /// True while closed (one load; the closed path's whole check).
     #[inline]
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.word.load(Ordering::Acquire) & STATE_MASK == 0
     }
 
     /// The current state and generation.
     #[inline]
-    pub fn state(&self) -> (State, u32) {
+    pub(crate) fn state(&self) -> (State, u32) {
         let w = self.load();
         (w.state, w.generation)
     }
 
     /// Trial permits issued and successes counted in the current half-open episode.
-    pub fn half_open_counts(&self) -> (u32, u32) {
+    #[cfg(all(test, loom))]
+    pub(super) fn half_open_counts(&self) -> (u32, u32) {
         let w = self.load();
         (w.issued, w.successes)
     }
 
     /// The published deadline of the current open period, if the breaker is open.
-    pub fn open_until(&self) -> Option<u64> {
+    pub(crate) fn open_until(&self) -> Option<u64> {
         let w = self.load();
         (w.state == State::Open && !w.pending).then(|| self.open_until.load(Ordering::Acquire))
     }
@@ -496,7 +492,12 @@ impl<A: AtomicWord> StateWord<A> {
     /// Admit or refuse one call. `now` is read only when the breaker is open (to see whether
     /// the open period is over); the closed path is one load.
     #[inline]
-    pub fn acquire(&self, permits: u32, now: impl FnOnce() -> u64) -> Result<Admission, Refusal> {
+    #[cfg(test)]
+    pub(super) fn acquire(
+        &self,
+        permits: u32,
+        now: impl FnOnce() -> u64,
+    ) -> Result<Admission, Refusal> {
         self.admit(permits, now).map(Ticket::admission)
     }
 
@@ -513,9 +514,11 @@ impl<A: AtomicWord> StateWord<A> {
         }
     }
 
-    /// [`acquire`](Self::acquire), answering with a packed [`Ticket`].
+    /// Admit or refuse one call, answering with a packed [`Ticket`]. `now` is read only when
+    /// the breaker is open (to see whether the open period is over); the closed path is one
+    /// load.
     #[inline]
-    pub fn admit(&self, permits: u32, now: impl FnOnce() -> u64) -> Result<Ticket, Refusal> {
+    pub(crate) fn admit(&self, permits: u32, now: impl FnOnce() -> u64) -> Result<Ticket, Refusal> {
         let bits = self.word.load(Ordering::Acquire);
         // The closed path: state bits zero means closed; nothing else to look at.
         if bits & STATE_MASK == 0 {
@@ -577,7 +580,7 @@ impl<A: AtomicWord> StateWord<A> {
 
     /// Give back the permit of a trial that ended without an outcome (cancelled or ignored).
     /// Returns false if the trial's generation is over (nothing to give back).
-    pub fn release_permit(&self, generation: u32) -> bool {
+    pub(crate) fn release_permit(&self, generation: u32) -> bool {
         self.update_episode(generation, |w| Word {
             issued: w.issued.saturating_sub(1),
             ..w
@@ -587,7 +590,7 @@ impl<A: AtomicWord> StateWord<A> {
 
     /// Count one successful trial of `generation`. Exactly one success of an episode, the
     /// one that makes the count equal to `threshold`, is told to close the breaker.
-    pub fn trial_success(&self, generation: u32, threshold: u32) -> TrialResult {
+    pub(crate) fn trial_success(&self, generation: u32, threshold: u32) -> TrialResult {
         let mut reached = false;
         let counted = self.update_episode(generation, |w| {
             reached = w.successes + 1 == threshold;
@@ -604,7 +607,7 @@ impl<A: AtomicWord> StateWord<A> {
     }
 
     /// Half-open → closed, if the word is still at `generation`. True for the one winner.
-    pub fn close_from_half_open(&self, generation: u32) -> bool {
+    pub(crate) fn close_from_half_open(&self, generation: u32) -> bool {
         self.transition(|w| {
             (w.state == State::HalfOpen && w.generation == generation)
                 .then(|| w.next(State::Closed))
@@ -615,7 +618,7 @@ impl<A: AtomicWord> StateWord<A> {
     /// Closed or half-open at `generation` → open until `deadline` (computed by the caller
     /// before the race; only the winner publishes it). Returns the state it left, for the one
     /// winner.
-    pub fn trip(&self, generation: u32, deadline: u64) -> Option<State> {
+    pub(crate) fn trip(&self, generation: u32, deadline: u64) -> Option<State> {
         let from = self.transition(|w| {
             let trippable = matches!(w.state, State::Closed | State::HalfOpen);
             (trippable && w.generation == generation).then(|| Word {
@@ -645,7 +648,7 @@ impl<A: AtomicWord> StateWord<A> {
     /// Mark the open period of `generation` as ended by a timer (see the layout). True if
     /// this caller armed it; the caller must then make sure [`disarm`](Self::disarm) runs at
     /// the deadline.
-    pub fn arm(&self, generation: u32) -> bool {
+    pub(crate) fn arm(&self, generation: u32) -> bool {
         let mut armed_now = false;
         self.update_episode_in(State::Open, generation, |w| {
             armed_now = !w.pending && !w.armed;
@@ -659,13 +662,13 @@ impl<A: AtomicWord> StateWord<A> {
 
     /// The open period of `generation` is over (or its timer is gone): rejections read the
     /// clock again, and the next call after the deadline goes half-open.
-    pub fn disarm(&self, generation: u32) {
+    pub(crate) fn disarm(&self, generation: u32) {
         self.update_episode_in(State::Open, generation, |w| Word { armed: false, ..w });
     }
 
     /// Operator action: go to `to` (forced-open, disabled or closed) from whatever state, as a
     /// new generation. Returns the state it left, or `None` if it was already there.
-    pub fn force(&self, to: State) -> Option<State> {
+    pub(crate) fn force(&self, to: State) -> Option<State> {
         let mut bits = self.word.load(Ordering::Acquire);
         loop {
             let w = Word::decode(bits);

@@ -4,22 +4,17 @@
 //! while readers sum under the lock; when the thread retires its block (it exits), its counts
 //! move into the breaker in one critical section, so a reader never sees a count twice or
 //! lose one, and once every thread is gone the sum is exact and no block is left.
-//!
-//! Run with `cargo test --all-features --test loom_blocks`.
-#![cfg(feature = "loom")]
 
 use std::sync::Arc;
 
+use crate::circuit_breaker::blocks::{Blocks, ThreadBlock};
 use loom::sync::atomic::AtomicU64;
 use loom::sync::Mutex;
 use loom::thread;
-use tower_breakwater::circuit_breaker::{Blocks, ThreadBlock};
 
 type Shared = loom::sync::Arc<Mutex<Blocks<AtomicU64>>>;
 
-#[path = "support/loom_model.rs"]
-mod loom_model;
-use loom_model::model;
+use super::model;
 
 /// A thread that counts `calls` successes in a block of its own, then exits (retires it).
 fn caller(blocks: &Shared, calls: u64) -> thread::JoinHandle<()> {

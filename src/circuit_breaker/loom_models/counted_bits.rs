@@ -2,20 +2,15 @@
 //! code over loom's `AtomicU64`. The promise checked: once every writer is done, the count
 //! of set bits equals the bits set, whatever the interleaving of setters, clearers (two
 //! laps of the ring meeting on one slot) and a whole-ring clear.
-//!
-//! Run with `cargo test --all-features --test loom_counted_bits`.
-#![cfg(feature = "loom")]
 
+use crate::circuit_breaker::counted_bits::CountedBits;
 use loom::sync::atomic::AtomicU64;
 use loom::sync::Arc;
 use loom::thread;
-use tower_breakwater::circuit_breaker::CountedBits;
 
 type Bits = CountedBits<AtomicU64>;
 
-#[path = "support/loom_model.rs"]
-mod loom_model;
-use loom_model::model;
+use super::model;
 
 /// Run `ops` on their own threads over one `Bits` (after `setup` on the main thread) and
 /// check the count against the bits once all are joined.

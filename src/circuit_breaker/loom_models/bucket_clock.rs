@@ -1,19 +1,14 @@
 //! Loom models of the time window's bucket clock (`bucket_clock.rs`): the real `BucketClock`
 //! code over loom's `AtomicU64`.
-//!
-//! Run with `cargo test --all-features --test loom_bucket_clock`.
-#![cfg(feature = "loom")]
 
+use crate::circuit_breaker::bucket_clock::BucketClock;
 use loom::sync::atomic::AtomicU64;
 use loom::sync::Arc;
 use loom::thread;
-use tower_breakwater::circuit_breaker::BucketClock;
 
 type Clock = BucketClock<AtomicU64>;
 
-#[path = "support/loom_model.rs"]
-mod loom_model;
-use loom_model::model;
+use super::model;
 
 /// Two callers racing to start a ticker: exactly one becomes it.
 #[test]

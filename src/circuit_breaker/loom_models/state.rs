@@ -5,21 +5,15 @@
 //! Bodies are kept to 2-3 threads of a few operations each, and the preemption bound is 3
 //! (unless `LOOM_MAX_PREEMPTIONS` says otherwise), so each model takes well under a second
 //! to a few seconds in a debug build.
-//!
-//! Run with `cargo test --all-features --test loom_state` (the hidden `loom` feature
-//! implements the state word's atomic trait for loom's atomics; no `RUSTFLAGS` needed).
-#![cfg(feature = "loom")]
 
+use crate::circuit_breaker::state::{Admission, Refusal, State, StateWord, TrialResult};
 use loom::sync::atomic::AtomicU64;
 use loom::sync::Arc;
 use loom::thread;
-use tower_breakwater::circuit_breaker::{Admission, Refusal, State, StateWord, TrialResult};
 
 type Word = StateWord<AtomicU64>;
 
-#[path = "support/loom_model.rs"]
-mod loom_model;
-use loom_model::model;
+use super::model;
 
 /// A word that tripped from closed (generation 0) with `deadline` published: open at
 /// generation 1.

@@ -9,9 +9,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use crate::circuit_breaker::{CircuitBreaker, State, Totals};
+use crate::classify::Outcome;
 use proptest::prelude::*;
-use tower_breakwater::circuit_breaker::{CircuitBreaker, State, Totals};
-use tower_breakwater::classify::Outcome;
 
 /// A time window too long to slide during a test and a rule that cannot trip: its counts
 /// must equal the totals exactly.
